@@ -1,0 +1,1 @@
+"""Small generic helpers: config files, registries, builders, checkpoints, seeding, distributed."""

@@ -1,0 +1,100 @@
+"""Checkpoints: plain data, written atomically, read with weights_only=True."""
+import os
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+
+
+def save_checkpoint(state, path):
+    """Write `state` to `path` atomically: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def copy_checkpoint(src, dst):
+    """Atomic copy (cheaper than serialising the same state again)."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a checkpoint safely; a missing, corrupt or code-carrying file is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused to load: it holds objects other than tensors and plain data, and loading "
+            f"them could run code. Only load it with weights_only=False if you trust its source. ({e})"
+        ) from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from e
+
+
+def model_state(checkpoint, prefer="model"):
+    """The model weights from our checkpoints or from a bare state dict."""
+    if isinstance(checkpoint, dict) and prefer in checkpoint and isinstance(checkpoint[prefer], dict):
+        return checkpoint[prefer]
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def strip_prefixes(state, prefixes=("module.", "_orig_mod.")):
+    """Remove DDP / torch.compile prefixes so weights load into a plain model."""
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in prefixes:
+                if key.startswith(p):
+                    key, changed = key[len(p):], True
+        out[key] = value
+    return out
+
+
+def load_weights(model, state, strict=True, source="checkpoint"):
+    """Load a state dict; on mismatch raise a CheckpointError listing the differing keys."""
+    state = strip_prefixes(state)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if strict and (missing or unexpected or shape):
+        raise CheckpointError(_mismatch(source, missing, unexpected, shape, own, state))
+    usable = {k: v for k, v in state.items() if k in own and k not in shape}
+    model.load_state_dict(usable, strict=False)
+    return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape}
+
+
+def _mismatch(source, missing, unexpected, shape, own, state):
+    def few(keys):
+        return ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+
+    lines = [f"{source} does not fit this model (was it trained with a different model config?)"]
+    if missing:
+        lines.append(f"  missing in checkpoint: {few(missing)}")
+    if unexpected:
+        lines.append(f"  not in model: {few(unexpected)}")
+    if shape:
+        lines.append("  shape differs: " + few([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape]))
+    return "\n".join(lines)

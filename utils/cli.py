@@ -1,0 +1,30 @@
+"""Command-line arguments shared by train.py and test.py."""
+import argparse
+
+from .config import apply_overrides, load_config, merge
+
+
+def add_config_args(parser):
+    parser.add_argument("-c", "--config", help="config file (.json/.yaml); with --resume, a delta over the "
+                                               "checkpoint's config")
+    parser.add_argument("-o", "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override any key by dotted path, value read as YAML "
+                             "(e.g. -o optimizer.args.lr=3e-4 trainer.epochs=5)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (config key: device)")
+    parser.add_argument("--bs", type=int, help="batch size")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
+def resolve(args, base=None, shortcuts=()):
+    """Config = base (e.g. from a checkpoint) <- --config file <- short flags <- -o overrides.
+    `shortcuts` maps argparse names to dotted keys, e.g. {"lr": "optimizer.args.lr"}."""
+    cfg = base or {}
+    if args.config:
+        cfg = merge(cfg, load_config(args.config))
+    flags = [f"{key}={value}" for name, key in shortcuts for value in [getattr(args, name, None)] if value is not None]
+    return apply_overrides(cfg, flags + list(args.override))
+
+
+def parser(description):
+    return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -1,0 +1,99 @@
+"""Flat name -> class registries. Configs name components by these names.
+
+Every built-in is registered when its package is imported (`import_builtins`), so
+"X is not registered" always means a typo, never a forgotten import.
+"""
+import difflib
+import importlib
+import inspect
+
+import torch
+
+from .errors import ConfigError
+
+
+class Registry:
+    """Maps names to classes or functions.
+
+    `fallbacks` are modules searched when a name is not registered (e.g. torch.optim for
+    optimizers), restricted to subclasses of `base` when given.
+    """
+
+    def __init__(self, kind, fallbacks=(), base=None):
+        self.kind = kind
+        self._items = {}
+        self._fallbacks = [(m, base) for m in fallbacks]
+
+    def add_fallback(self, module, base=None):
+        """Also look names up in `module` (only subclasses of `base`, when given)."""
+        self._fallbacks.append((module, base))
+
+    def register(self, obj=None, *, name=None, aliases=()):
+        """Decorator: `@MODELS.register` or `@MODELS.register(name="Unet")`."""
+
+        def add(o):
+            for key in (name or o.__name__, *aliases):
+                if key in self._items and self._items[key] is not o:
+                    raise KeyError(f"{self.kind} '{key}' is already registered by {self._items[key]}")
+                self._items[key] = o
+            return o
+
+        return add(obj) if obj is not None else add
+
+    def _from_fallbacks(self, name):
+        for module, base in self._fallbacks:
+            obj = getattr(module, name, None)
+            if obj is not None and not name.startswith("_") and _accepts(obj, base):
+                return obj
+        return None
+
+    def names(self):
+        """Registered names, then fallback names, each sorted."""
+        extra = set()
+        for module, base in self._fallbacks:
+            extra |= {n for n in dir(module) if not n.startswith("_") and _accepts(getattr(module, n), base)}
+        return sorted(self._items) + sorted(extra - set(self._items))
+
+    def __contains__(self, name):
+        return name in self._items or self._from_fallbacks(name) is not None
+
+    def get(self, name, path="type"):
+        """The object registered as `name`; a ConfigError naming `path` and the closest names otherwise."""
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}: expected a {self.kind} name (string), got {name!r}")
+        obj = self._items.get(name) or self._from_fallbacks(name)
+        if obj is not None:
+            return obj
+        names = self.names()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        lower = [n for n in names if n.lower() == name.lower()]
+        hint = f" Did you mean {' or '.join(repr(c) for c in (lower or close))}?" if (lower or close) else ""
+        shown = ", ".join(names[:60]) + (f", ... ({len(names)} in all)" if len(names) > 60 else "")
+        raise ConfigError(f"{path}: unknown {self.kind} '{name}'.{hint} Registered {self.kind}s: {shown}")
+
+
+DATASETS = Registry("dataset")
+TRANSFORMS = Registry("transform")  # falls back to albumentations: see data_loader/transforms.py
+MODELS = Registry("model")
+LOSSES = Registry("loss")
+METRICS = Registry("metric")
+TRAINERS = Registry("trainer")
+INFERERS = Registry("inferer")
+WRITERS = Registry("prediction writer")
+SAMPLERS = Registry("sampler")
+OPTIMIZERS = Registry("optimizer", [torch.optim], torch.optim.Optimizer)
+SCHEDULERS = Registry("lr scheduler", [torch.optim.lr_scheduler], torch.optim.lr_scheduler.LRScheduler)
+
+BUILTIN_PACKAGES = ("data_loader", "model", "trainer", "logger")
+
+
+def _accepts(obj, base):
+    if base is None:
+        return callable(obj)
+    return inspect.isclass(obj) and issubclass(obj, base)
+
+
+def import_builtins():
+    """Import every package that registers built-in components."""
+    for pkg in BUILTIN_PACKAGES:
+        importlib.import_module(pkg)
