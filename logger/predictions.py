@@ -1,0 +1,63 @@
+"""Prediction writers: what test.py saves per sample, by task family.
+
+    "test": {"writers": [{"type": "SegmentationWriter", "args": {"overlay": true}}]}
+"""
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+
+from utils.registry import WRITERS
+
+
+@WRITERS.register
+class SegmentationWriter:
+    """Per image: `npy/<name>.npy` (wrinkle probability at the original size; float32, or
+    float16 via `npy_dtype` to halve the disk use), `png/<name>.png` (binary mask 0/255 at
+    `threshold`) and `overlay/<name>_overlay.png` (the mask drawn on the image)."""
+
+    def __init__(self, out_dir, threshold: float = 0.5, npy: bool = True, png: bool = True, overlay: bool = True,
+                 npy_dtype: Literal["float32", "float16"] = "float32", color: list = (255, 0, 0),
+                 alpha: float = 0.6):
+        self.out = Path(out_dir)
+        self.npy_dtype = np.dtype(npy_dtype)
+        self.threshold, self.npy, self.png, self.overlay = threshold, npy, png, overlay
+        self.color, self.alpha = np.array(color, np.float32), alpha
+        for sub in ("npy", "png", "overlay"):
+            if getattr(self, sub):
+                (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def set_threshold(self, threshold):
+        self.threshold = threshold
+
+    def write(self, batch, logits):
+        probs = torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()
+        meta = batch["meta"]
+        for i, prob in enumerate(probs):
+            h, w = (int(v) for v in meta["size"][i])
+            prob = prob[:h, :w]
+            name = meta["name"][i]
+            mask = (prob >= self.threshold).astype(np.uint8) * 255
+            if self.npy:
+                np.save(self.out / "npy" / f"{name}.npy", prob.astype(self.npy_dtype))
+            if self.png:
+                cv2.imwrite(str(self.out / "png" / f"{name}.png"), mask)
+            if self.overlay:
+                cv2.imwrite(str(self.out / "overlay" / f"{name}_overlay.png"), self._overlay(meta["image_path"][i], mask))
+            self.count += 1
+
+    def _overlay(self, image_path, mask):
+        image = cv2.imread(image_path, cv2.IMREAD_COLOR)
+        if image is None or image.shape[:2] != mask.shape:
+            image = np.zeros((*mask.shape, 3), np.uint8)
+        image = image.astype(np.float32)
+        on = mask > 0
+        bgr = self.color[::-1]  # config colour is RGB, OpenCV writes BGR
+        image[on] = (1 - self.alpha) * image[on] + self.alpha * bgr
+        return image.clip(0, 255).astype(np.uint8)
+
+    def close(self):
+        return {"written": self.count, "dir": str(self.out)}
