@@ -1,0 +1,6 @@
+"""Datasets, transforms, samplers and loaders. Importing registers every built-in dataset."""
+from . import transforms, wrinkle  # noqa: F401
+from .loader import build_loader
+from .transforms import build_transform
+
+__all__ = ["build_loader", "build_transform"]

@@ -1,0 +1,162 @@
+"""Facial wrinkle segmentation data.
+
+Layout (split folder names configurable):
+
+    <root>/<split>/images/<stem>.jpg|.png     any size
+    <root>/<split>/masks/<stem>.png           8-bit; any non-zero pixel is wrinkle
+
+When there is no `<root>/<val_split>` folder, a seeded `val_fraction` of train is held out
+for validation (and left out of training).
+"""
+import logging
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from base import BaseDataset
+from utils import dist
+from utils.errors import DataError
+from utils.registry import DATASETS
+
+from .collate import pad_collate
+from .samples import is_sample_root
+
+log = logging.getLogger("facetrain")
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+LAYOUT = """expected layout:
+    {root}/{split}/{images}/<name>.jpg (or .png)
+    {root}/{split}/{masks}/<name>.png   8-bit mask, non-zero = wrinkle, same size as the image"""
+
+
+def list_files(folder, exts):
+    """Files by stem, skipping hidden/junk files such as ._x.jpg and .DS_Store."""
+    return {p.stem: p for p in sorted(Path(folder).iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts}
+
+
+def read_image(path):
+    """RGB uint8; a DataError naming the file when it cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"cannot read image {path} (missing, corrupt or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path):
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise DataError(f"cannot read mask {path} (missing, corrupt or not an image)")
+    return (mask > 0).astype(np.uint8)
+
+
+@DATASETS.register
+class WrinkleDataset(BaseDataset):
+    def __init__(self, root, split="train", transform=None, images_dir="images", masks_dir="masks",
+                 val_split="val", val_fraction=0.15, split_seed=0, ignore_index=255, require_masks=True):
+        super().__init__(transform)
+        self.root, self.split, self.ignore_index = Path(root), split, ignore_index
+        self.collate_fn = partial(pad_collate, ignore_index=ignore_index)
+        self._ensure_root()
+        folder, holdout = split, None
+        if split == val_split and not (self.root / val_split).is_dir() and val_fraction > 0:
+            folder, holdout = "train", "val"
+        elif split == "train" and not (self.root / val_split).is_dir() and val_fraction > 0:
+            holdout = "train"
+        layout = LAYOUT.format(root=self.root, split=folder, images=images_dir, masks=masks_dir)
+        images_path, masks_path = self.root / folder / images_dir, self.root / folder / masks_dir
+        if not images_path.is_dir():
+            raise DataError(f"{images_path} not found; {layout}")
+        images = list_files(images_path, IMAGE_EXTS)
+        masks = list_files(masks_path, (".png",)) if masks_path.is_dir() else {}
+        if require_masks:
+            _check_pairs(images, masks, masks_path, layout)
+        stems = sorted(images)
+        if holdout is not None:
+            order = np.random.default_rng(split_seed).permutation(len(stems))
+            n_val = max(1, round(val_fraction * len(stems)))
+            chosen = set(order[:n_val].tolist()) if holdout == "val" else set(order[n_val:].tolist())
+            stems = [s for i, s in enumerate(stems) if i in chosen]
+            log.info(f"{split}: no '{val_split}' folder in {self.root}; using {len(stems)} images of 'train' "
+                     f"(val_fraction={val_fraction}, split_seed={split_seed})")
+        if not stems:
+            raise DataError(f"no images in {images_path}; {layout}")
+        self.items = [(images[s], masks.get(s)) for s in stems]
+        if require_masks:
+            _check_sizes(self.items)
+        self._pixel_counts = None
+
+    def _ensure_root(self):
+        if self.root.exists():
+            return
+        if not is_sample_root(self.root, "wrinkle"):
+            raise DataError(f"data root {self.root} does not exist; "
+                            + LAYOUT.format(root=self.root, split="train", images="images", masks="masks"))
+        if dist.is_main():
+            from .samples.wrinkle import generate_wrinkle_dataset
+
+            log.info(f"sample wrinkle data not found: generating it at {self.root} (first use only)")
+            generate_wrinkle_dataset(self.root)
+        dist.barrier()
+
+    def __len__(self):
+        return len(self.items)
+
+    def get(self, index):
+        image_path, mask_path = self.items[index]
+        image = read_image(image_path)
+        mask = read_mask(mask_path) if mask_path is not None else np.zeros(image.shape[:2], np.uint8)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        image = torch.as_tensor(image)
+        if image.dtype == torch.uint8:  # no Normalize in the pipeline
+            image = image.float() / 255.0
+        if image.dim() == 3 and image.shape[-1] == 3:  # HWC (no ToTensorV2)
+            image = image.permute(2, 0, 1).contiguous()
+        target = torch.as_tensor(np.asarray(mask)).float()
+        return {"input": image, "target": target,
+                "meta": {"name": image_path.stem, "image_path": str(image_path),
+                         "size": torch.tensor(image.shape[-2:])}}
+
+    def pixel_counts(self):
+        """(wrinkle pixels, all pixels) over this split's masks; read once and cached."""
+        if self._pixel_counts is None:
+            pos = total = 0
+            for _, mask_path in self.items:
+                mask = read_mask(mask_path)
+                pos += int(mask.sum())
+                total += mask.size
+            self._pixel_counts = (pos, total)
+        return self._pixel_counts
+
+
+def _check_pairs(images, masks, masks_path, layout):
+    missing = sorted(set(images) - set(masks))
+    if missing:
+        shown = ", ".join(f"{images[s].name}" for s in missing[:10])
+        raise DataError(f"{len(missing)} image(s) have no mask in {masks_path} (masks are paired by file "
+                        f"name stem, as <stem>.png): {shown}{' ...' if len(missing) > 10 else ''}; {layout}")
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        log.warning(f"{len(orphans)} mask(s) in {masks_path} have no image and are ignored: {orphans[:5]}")
+
+
+def _size(path):
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size
+    except OSError as e:
+        raise DataError(f"cannot read {path} (corrupt or not an image): {e}") from e
+
+
+def _check_sizes(items):
+    for image_path, mask_path in items:
+        im, mk = _size(image_path), _size(mask_path)
+        if im != mk:
+            raise DataError(f"mask {mask_path} is {mk[0]}x{mk[1]} but image {image_path} is "
+                            f"{im[0]}x{im[1]} (width x height); they must match")
