@@ -1,0 +1,2 @@
+"""Metrics by task family; each accumulates state over an epoch (see base/base_metric.py)."""
+from . import segmentation  # noqa: F401

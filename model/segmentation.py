@@ -1,0 +1,70 @@
+"""Segmentation models from segmentation-models-pytorch, behind one registered name.
+
+    "model": {"type": "SegmentationModel",
+              "args": {"arch": "Unet", "encoder_name": "resnet34", "encoder_weights": null}}
+
+`arch` is any smp architecture (Unet, UnetPlusPlus, FPN, ...); `encoder_name` any smp
+encoder or "tu-<timm model>". `encoder_weights` is null (random init, the default: nothing
+is downloaded), a path to a local state dict for the encoder, or an smp weight name.
+Returns the smp model itself, so its weights load into plain smp code too.
+"""
+import difflib
+import logging
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+
+from utils.checkpoint import load_checkpoint, load_weights, model_state
+from utils.errors import ConfigError
+from utils.registry import MODELS
+
+log = logging.getLogger("facetrain")
+
+
+def _archs():
+    return {cls.__name__: cls for cls in smp.__dict__.values()
+            if isinstance(cls, type) and issubclass(cls, smp.base.SegmentationModel)
+            and cls is not smp.base.SegmentationModel}
+
+
+def _unknown(kind, name, names, path):
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise ConfigError(f"{path}: unknown {kind} '{name}'.{hint} Valid: {', '.join(sorted(names))}")
+
+
+def _check_encoder(name):
+    if name.startswith("tu-"):
+        import timm
+
+        if not timm.is_model(name[3:]):
+            _unknown("timm encoder", name[3:], timm.list_models(), "model.args.encoder_name (after 'tu-')")
+    elif name not in smp.encoders.get_encoder_names():
+        _unknown("encoder", name, smp.encoders.get_encoder_names() + ["tu-<any timm model>"],
+                 "model.args.encoder_name")
+
+
+@MODELS.register
+def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encoder_weights=None,
+                      in_channels: int = 3, classes: int = 1, **kwargs):
+    archs = _archs()
+    if arch not in archs:
+        by_lower = {a.lower(): a for a in archs}
+        if arch.lower() not in by_lower:
+            _unknown("architecture", arch, list(archs), "model.args.arch")
+        arch = by_lower[arch.lower()]
+    _check_encoder(encoder_name)
+    local = encoder_weights is not None and (Path(str(encoder_weights)).suffix in (".pth", ".pt", ".bin")
+                                             or Path(str(encoder_weights)).exists())
+    model = archs[arch](encoder_name=encoder_name, encoder_weights=None if local else encoder_weights,
+                        in_channels=in_channels, classes=classes, **kwargs)
+    if local:
+        state = model_state(load_checkpoint(encoder_weights))
+        report = load_weights(model.encoder, state, strict=False, source=str(encoder_weights))
+        loaded = len(model.encoder.state_dict()) - len(report["missing"]) - len(report["shape_mismatch"])
+        if loaded == 0:
+            raise ConfigError(f"model.args.encoder_weights: no tensor of {encoder_weights} matches the "
+                              f"{encoder_name} encoder; is it an encoder state dict?")
+        log.info(f"encoder weights from {encoder_weights}: {loaded} tensors loaded, "
+                 f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected")
+    return model
