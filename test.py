@@ -1,0 +1,48 @@
+"""Evaluate a trained checkpoint and write its predictions.
+
+    python test.py --resume saved/models/wrinkle_wbce/<run_id>/model_best.pth
+    python test.py --resume .../model_best.pth --split val --tune-threshold
+    python test.py --resume .../model_best.pth -o data.dataset.args.root=/data/other_faces
+
+The config travels inside the checkpoint; --config (a delta) and -o still override it.
+"""
+import sys
+
+from utils.cli import add_config_args, parser, resolve
+from utils.config import dump
+from utils.errors import CheckpointError, ConfigError, DataError
+
+
+def main(argv=None):
+    p = add_config_args(parser("Evaluate a checkpoint and write predictions."))
+    p.add_argument("-r", "--resume", required=True, help="checkpoint to evaluate (model_best.pth)")
+    p.add_argument("--split", help="data split to evaluate (default: test if the config has one, else val)")
+    p.add_argument("--out", help="output folder (default: <checkpoint dir>/test-<split>)")
+    p.add_argument("--weights", choices=["auto", "model", "ema"], default="auto",
+                   help="which weights: auto = EMA when the run monitored val_ema/*")
+    p.add_argument("--tune-threshold", action="store_true",
+                   help="pick the decision threshold with the best F1 on the val split first")
+    args = p.parse_args(argv)
+
+    from logger import setup_logging
+    from trainer import run_test
+    from trainer.testing import checkpoint_config
+
+    setup_logging()
+    try:
+        cfg = checkpoint_config(args.resume)
+        split = args.split or ("test" if "test" in cfg.get("data", {}) else "val")
+        cfg = resolve(args, cfg, (("bs", f"data.{split}.loader.batch_size"),))
+        if args.print_config:
+            print(dump(cfg))
+            return 0
+        run_test(cfg, args.resume, split=split, out_dir=args.out, weights=args.weights,
+                 tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"))
+    except (ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

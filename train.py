@@ -1,0 +1,52 @@
+"""Train a model from a config.
+
+    python train.py --config configs/wrinkle_quick.json
+    python train.py --config configs/wrinkle_wbce.json -o optimizer.args.lr=3e-4 --epochs 50
+    python train.py --resume saved/models/wrinkle_wbce/<run_id>/model_last.pth
+"""
+import sys
+
+from utils.cli import add_config_args, parser, resolve
+from utils.config import dump
+from utils.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
+
+SHORTCUTS = (("lr", "optimizer.args.lr"), ("bs", "data.train.loader.batch_size"), ("epochs", "trainer.epochs"),
+             ("device", "device"), ("seed", "seed"))
+
+
+def main(argv=None):
+    p = add_config_args(parser("Train a model from a config."))
+    p.add_argument("-r", "--resume", help="checkpoint to continue from (model_last.pth): restores everything")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--seed", type=int, help="random seed")
+    args = p.parse_args(argv)
+    if not args.config and not args.resume:
+        p.error("give --config, or --resume to continue a run")
+
+    from logger import setup_logging
+    from trainer import run_training
+    from trainer.testing import checkpoint_config
+
+    setup_logging()
+    try:
+        base = checkpoint_config(args.resume) if args.resume else None
+        cfg = resolve(args, base, SHORTCUTS)
+        if args.print_config:
+            print(dump(cfg))
+            return 0
+        run_training(cfg, resume=args.resume)
+    except (ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume <run dir>/model_last.pth", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Moving batches to the device, and reading the loss a criterion returns."""
+import torch
+
+
+def to_device(obj, device, channels_last=False):
+    """Tensors (in dicts/lists) to `device`; 4-D inputs optionally channels_last."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.to(device, non_blocking=True)
+        if channels_last and obj.dim() == 4:
+            obj = obj.contiguous(memory_format=torch.channels_last)
+        return obj
+    if isinstance(obj, dict):
+        return {k: to_device(v, device, channels_last) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device, channels_last) for v in obj)
+    return obj
+
+
+def total_loss(losses):
+    """A criterion returns a tensor or a dict of (already weighted) terms, which are summed."""
+    if isinstance(losses, dict):
+        return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
+    return losses, {}
+
+
+def batch_size(batch):
+    x = batch["input"]
+    while isinstance(x, dict):
+        x = next(iter(x.values()))
+    return x.shape[0]
+
+
+class Mean:
+    """Sample-weighted running means of scalars, summed across processes at the end."""
+
+    def __init__(self):
+        self.sums, self.count = {}, 0
+
+    def update(self, values, n):
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v) * n
+        self.count += n
+
+    def compute(self, prefix):
+        from utils import dist
+
+        keys = sorted(self.sums)
+        t = torch.tensor([self.sums[k] for k in keys] + [self.count], dtype=torch.float64)
+        if dist.is_dist():
+            t = dist.all_reduce_sum(t.to(_comm_device())).cpu()
+        n = max(t[-1].item(), 1)
+        return {f"{prefix}/{k}": t[i].item() / n for i, k in enumerate(keys)}
+
+
+def _comm_device():
+    import torch.distributed as tdist
+
+    return "cuda" if tdist.get_backend() == "nccl" else "cpu"

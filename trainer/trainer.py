@@ -1,0 +1,119 @@
+"""The generic Trainer: one training epoch and one validation pass, for any task family.
+
+Order of operations follows timm: forward under autocast, loss scaled and divided by the
+accumulation group size, DDP gradient sync only on the group's last batch, gradients
+unscaled before clipping, then optimizer step, EMA update and per-step LR schedule.
+"""
+import contextlib
+import logging
+
+import torch
+
+from base import BaseTrainer
+from logger.progress import Progress
+from utils.errors import NonFiniteLossError
+from utils.registry import TRAINERS
+
+from .batch import Mean, batch_size, to_device, total_loss
+from .evaluator import autocast, evaluate
+
+log = logging.getLogger("facetrain")
+
+
+@TRAINERS.register
+class Trainer(BaseTrainer):
+    def __init__(self, *, train_model, metrics, train_loader, val_loader, inferer, device, **base):
+        super().__init__(**base)
+        self.train_model = train_model  # compiled and/or DDP-wrapped view of self.model
+        self.metrics, self.inferer, self.device = metrics, inferer, device
+        self.train_loader, self.val_loader = train_loader, val_loader
+
+    def _limit(self, loader, limit):
+        return len(loader) if limit is None else min(limit, len(loader))
+
+    def train_epoch(self, epoch):
+        opts = self.options
+        self.train_model.train()
+        self.train_loader.sampler.set_epoch(epoch)
+        metrics = self.metrics if opts.train_metrics else None
+        if metrics is not None:
+            metrics.reset()
+        mean = Mean()
+        n = self._limit(self.train_loader, opts.limit_train_batches)
+        accum = opts.grad_accum_steps
+        bar = Progress(n, f"epoch {epoch}/{opts.epochs}", mode=opts.progress, log_every=opts.log_every)
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(self.train_loader):
+            if i >= n:
+                break
+            group = min(accum, n - (i // accum) * accum)  # the last group may be short
+            update = (i + 1) % accum == 0 or i + 1 == n
+            inputs = to_device(batch["input"], self.device, opts.channels_last)
+            targets = to_device(batch["target"], self.device)
+            sync = contextlib.nullcontext() if update or not hasattr(self.train_model, "no_sync") \
+                else self.train_model.no_sync()
+            with sync:
+                with autocast(self.device, opts.amp):
+                    outputs = self.train_model(inputs)
+                    loss, terms = total_loss(self.criterion(outputs, targets))
+                value = loss.item()
+                if value != value or value in (float("inf"), float("-inf")):
+                    self._non_finite(value, terms, epoch, i)
+                loss = loss / group
+                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            if update:
+                self._optimizer_step()
+                if self.global_step % opts.log_every == 0:
+                    self.tracker.log_step(self.global_step, {"train/loss_step": value,
+                                                             "lr": self.optimizer.param_groups[0]["lr"]})
+            mean.update({"loss": value, **terms}, batch_size(batch))
+            if metrics is not None:
+                metrics.update(_detach_float(outputs), targets)
+            bar.update(loss=mean.sums["loss"] / mean.count, lr=self.optimizer.param_groups[0]["lr"])
+        bar.close()
+        result = mean.compute("train")
+        if metrics is not None:
+            result.update({f"train/{k}": v for k, v in metrics.compute().items()})
+        return result
+
+    def _optimizer_step(self):
+        opts = self.options
+        if opts.clip_grad_norm:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.clip_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        self.scheduler.step_iter()
+        self.global_step += 1
+
+    def _non_finite(self, value, terms, epoch, index):
+        parts = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+        last = self.paths.models / "model_last.pth"
+        saved = f"the last saved checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
+        raise NonFiniteLossError(
+            f"training loss is {value} at epoch {epoch}, batch {index} (step {self.global_step})"
+            f"{' [' + parts + ']' if parts else ''}. The run stops without saving; {saved}. "
+            "Try a lower learning rate, trainer.clip_grad_norm, or trainer.amp='bf16' instead of 'fp16'.")
+
+    def valid_epoch(self, epoch):
+        opts = self.options
+        common = dict(device=self.device, inferer=self.inferer, criterion=self.criterion, metrics=self.metrics,
+                      amp=opts.amp, channels_last=opts.channels_last, limit=opts.limit_val_batches,
+                      progress=opts.progress)
+        result = evaluate(self.model, self.val_loader, prefix="val", **common)
+        if self.ema is not None:
+            result.update(evaluate(self.ema.module, self.val_loader, prefix="val_ema", **common))
+        return result
+
+
+def _detach_float(outputs):
+    if isinstance(outputs, dict):
+        return {k: v.detach().float() for k, v in outputs.items()}
+    return outputs.detach().float()

@@ -1,0 +1,105 @@
+"""A training run from a config: build, check, create the run dir, train (or resume)."""
+import logging
+import math
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from logger import Tracker, setup_logging
+from utils import dist
+from utils.checkpoint import load_checkpoint
+from utils.config import save_config
+from utils.errors import CheckpointError
+from utils.paths import RunPaths
+from utils.registry import TRAINERS, import_builtins
+from utils.seed import seed_everything
+
+from . import build as B
+from .optim import build_optimizer, build_scheduler
+from .options import TrainerOptions
+
+log = logging.getLogger("facetrain")
+
+
+def run_training(cfg, resume=None):
+    """Train as `cfg` says; `resume` is a checkpoint to continue exactly. Returns (trainer, summary)."""
+    import_builtins()
+    B.validate(cfg, training=True)
+    options = TrainerOptions.from_config(cfg.get("trainer"))
+    device = B.resolve_device(cfg.get("device", "auto"))
+    dist.init_from_env(device.type)
+    seed_everything(cfg.get("seed", 42), cfg.get("deterministic", False))
+    if logging.getLogger("facetrain").handlers == []:
+        setup_logging()
+
+    # Build and check everything before any directory is created: a bad config leaves nothing behind.
+    train_set, train_loader = B.build_data(cfg, "train", device, train=True)
+    val_set, val_loader = B.build_data(cfg, "val", device)
+    model = B.build_model(cfg, load_weights_from_config=resume is None)
+    criterion = B.build_criterion(cfg)
+    metrics = B.build_metrics(cfg).to(device)
+    inferer = B.build_inferer(cfg)
+    from base.base_trainer import parse_monitor
+
+    mode, monitor_key = parse_monitor(options.monitor)
+    B.check_monitor(monitor_key, metrics, criterion, options.ema)
+    if resume is None and hasattr(criterion, "prepare"):
+        criterion.prepare(train_set)
+    criterion.to(device)
+
+    if options.sync_batchnorm and dist.is_dist():
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
+    # EMA is made from the plain model, before compile and DDP (timm's order).
+    ema = None
+    if options.ema is not None:
+        decay = options.ema.get("decay", 0.999)
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    optimizer = build_optimizer(cfg["optimizer"], model)
+    n_batches = len(train_loader) if options.limit_train_batches is None else \
+        min(options.limit_train_batches, len(train_loader))
+    steps_per_epoch = math.ceil(n_batches / options.grad_accum_steps)
+    scheduler = build_scheduler(cfg.get("lr_scheduler"), optimizer, options.epochs, steps_per_epoch, mode)
+    scaler = torch.amp.GradScaler(device.type) if options.amp == "fp16" else None
+    train_model = model
+    if options.compile:
+        train_model = torch.compile(model, **(options.compile if isinstance(options.compile, dict) else {}))
+    if dist.is_dist():
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=ids)
+
+    paths = _run_paths(cfg, options, resume)
+    setup_logging(paths.log / "train.log" if dist.is_main() else None)
+    if dist.is_main():
+        save_config(cfg, paths.models / "config.json")
+    log.info(f"run {paths.name}/{paths.run_id}: {len(train_set)} train / {len(val_set)} val samples, "
+             f"device {device}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    log.info(f"checkpoints: {paths.models}   logs: {paths.log}")
+    tracker = Tracker(paths.log, cfg, options.tensorboard, options.wandb, run_name=f"{paths.name}/{paths.run_id}")
+    trainer_cls = TRAINERS.get(options.type, "trainer.type")
+    trainer = trainer_cls(model=model, train_model=train_model, criterion=criterion, metrics=metrics,
+                          optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema,
+                          train_loader=train_loader, val_loader=val_loader, inferer=inferer, device=device,
+                          options=options, config=cfg, paths=paths, tracker=tracker)
+    try:
+        if resume is not None:
+            trainer.resume(resume)
+        summary = trainer.train()
+    finally:
+        tracker.close()
+    if summary["best"] is not None:
+        log.info(f"best {summary['monitor']} {summary['best']:.4f} at epoch {summary['best_epoch']}: "
+                 f"{paths.models / 'model_best.pth'}")
+    return trainer, summary
+
+
+def _run_paths(cfg, options, resume):
+    if resume is not None:  # continue in the resumed run's own directories
+        run = load_checkpoint(resume).get("run")
+        if not isinstance(run, dict):
+            raise CheckpointError(f"{resume}: not a training checkpoint of this framework (no run info)")
+        return RunPaths(options.save_dir, run["name"], run["run_id"]).ensure()
+    run_id = RunPaths.create(options.save_dir, cfg["name"]).run_id if dist.is_main() else None
+    return RunPaths(options.save_dir, cfg["name"], dist.broadcast_object(run_id))
