@@ -1,0 +1,59 @@
+"""Shared fixtures: a small generated wrinkle dataset and tiny, fast configs over it."""
+import copy
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from utils.config import apply_overrides, load_config  # noqa: E402
+from utils.registry import import_builtins  # noqa: E402
+
+import_builtins()
+
+TINY_MODEL = {"type": "SegmentationModel",
+              "args": {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None, "classes": 1,
+                       "encoder_depth": 3, "decoder_channels": [16, 8, 4]}}
+
+
+@pytest.fixture(scope="session")
+def wrinkle_root(tmp_path_factory):
+    """A small dataset in the real layout: 12 train / 4 val / 4 test images."""
+    from data_loader.samples.wrinkle import generate_wrinkle_dataset
+
+    root = tmp_path_factory.mktemp("data") / "wrinkle"
+    generate_wrinkle_dataset(root, n_train=12, n_val=4, n_test=4, seed=1, progress=False)
+    return root
+
+
+def tiny_config(root, save_dir, *overrides, base="configs/wrinkle_quick.json"):
+    """The quick recipe shrunk for tests: tiny U-Net, 64px crops, CPU, no workers, 2 epochs."""
+    cfg = load_config(REPO / base)
+    cfg["model"] = copy.deepcopy(TINY_MODEL)
+    cfg["data"]["train"]["transform"][0]["args"].update(min_height=64, min_width=64)
+    cfg["data"]["train"]["transform"][1]["args"].update(height=64, width=64)
+    return apply_overrides(cfg, [
+        f"data.dataset.args.root={root}", f"trainer.save_dir={save_dir}", "device=cpu",
+        "data.loader.num_workers=0", "data.loader.batch_size=4", "trainer.epochs=2", "trainer.progress=none",
+        "trainer.tensorboard=false", *overrides])
+
+
+@pytest.fixture
+def config(wrinkle_root, tmp_path):
+    """tiny_config(...) bound to this test's save dir: config("trainer.epochs=3", ...)."""
+    return lambda *o, base="configs/wrinkle_quick.json": tiny_config(wrinkle_root, tmp_path / "saved", *o, base=base)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logging():
+    yield
+    logger = logging.getLogger("facetrain")
+    for h in list(logger.handlers):  # close run log files between tests
+        logger.removeHandler(h)
+        h.close()
