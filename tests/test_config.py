@@ -154,3 +154,11 @@ def test_resolved_config_is_written_into_the_run_dir(config):
     trainer, _ = run_training(cfg)
     written = json.loads((trainer.paths.models / "config.json").read_text())
     assert written == cfg
+
+
+def test_run_ids_never_collide(tmp_path):
+    from utils.paths import RunPaths
+
+    ids = {RunPaths.create(tmp_path, "same", run_id=None).run_id for _ in range(3)}
+    assert len(ids) == 3
+    assert all((tmp_path / "models/same" / i).is_dir() and (tmp_path / "log/same" / i).is_dir() for i in ids)

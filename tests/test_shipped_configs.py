@@ -1,0 +1,24 @@
+"""Every shipped config resolves, builds and runs one training and one validation batch."""
+import pytest
+
+from conftest import REPO
+from trainer import run_training
+from utils.config import apply_overrides, load_config
+
+CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.json"))
+
+
+def test_the_recipes_are_shipped():
+    assert {"wrinkle_wbce.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_runs_one_batch(name, wrinkle_root, tmp_path):
+    cfg = apply_overrides(load_config(REPO / "configs" / name), [
+        f"data.dataset.args.root={wrinkle_root}", f"trainer.save_dir={tmp_path}", "device=cpu",
+        "trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+        "data.loader.batch_size=1", "data.loader.num_workers=0", "trainer.progress=none"])
+    trainer, summary = run_training(cfg)
+    assert summary["last_epoch"] == 1
+    assert (trainer.paths.models / "model_last.pth").is_file()
+    assert "val/f1" in trainer.last_log and "val/loss" in trainer.last_log
