@@ -47,6 +47,10 @@ class Metric:
         """The keys `compute` returns (known before training, to check the monitor)."""
         raise NotImplementedError
 
+    def artifacts(self):
+        """Non-scalar results to save after each validation: {name: (matrix, class_names)}."""
+        return {}
+
 
 class MetricCollection:
     """Several metrics updated together; their results merged into one dict."""
@@ -82,4 +86,10 @@ class MetricCollection:
         for m in self.metrics:
             m.sync()
             out.update(m.compute())
+        return out
+
+    def artifacts(self):
+        out = {}
+        for m in self.metrics:
+            out.update(m.artifacts())
         return out

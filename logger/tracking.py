@@ -67,9 +67,16 @@ class Tracker:
             self.tb.flush()
         log.info(summary_line(row, improved, best, monitor))
 
-    def log_figure(self, tag, figure, step):
-        if self.main and self.tb is not None:
-            self.tb.add_figure(tag, figure, step)
+    def log_artifacts(self, prefix, artifacts, epoch, step):
+        """Confusion matrices after a validation: CSV in <log dir>/artifacts/, a figure in TensorBoard."""
+        if not self.main or not artifacts:
+            return
+        from .figures import confusion_figure, save_matrix_csv
+
+        for name, (matrix, names) in artifacts.items():
+            save_matrix_csv(self.log_dir / "artifacts" / f"{prefix}_{name}_epoch{epoch:03d}.csv", matrix, names)
+            if self.tb is not None:
+                self.tb.add_figure(f"{prefix}/{name}", confusion_figure(matrix, names, f"{prefix} {name}"), step)
 
     def close(self):
         if not self.main:

@@ -14,7 +14,7 @@ from utils.builder import build, check_block
 from utils.checkpoint import load_checkpoint, load_weights, model_state
 from utils.config import merge
 from utils.errors import ConfigError
-from utils.registry import DATASETS, INFERERS, LOSSES, METRICS, MODELS
+from utils.registry import BATCH_TRANSFORMS, DATASETS, INFERERS, LOSSES, METRICS, MODELS
 
 log = logging.getLogger("facetrain")
 
@@ -36,7 +36,7 @@ TOP_LEVEL = {
     "test": "test.py options: writers",
 }
 DATA_KEYS = ("dataset", "loader", "train", "val", "test")
-SPLIT_KEYS = ("dataset", "transform", "loader")
+SPLIT_KEYS = ("dataset", "transform", "loader", "batch_transform")
 
 
 def validate(cfg, training=True):
@@ -64,6 +64,8 @@ def validate(cfg, training=True):
             raise ConfigError(f"data.{key}: unknown key; data accepts {list(DATA_KEYS)}")
     for split in ("train", "val", "test"):
         for key in data.get(split) or {}:
+            if key == "batch_transform" and split != "train":
+                raise ConfigError(f"data.{split}.batch_transform: batch transforms (mixup, ...) apply to data.train only")
             if key not in SPLIT_KEYS:
                 raise ConfigError(f"data.{split}.{key}: unknown key; a split accepts {list(SPLIT_KEYS)}")
     if training and "train" not in data:
@@ -152,6 +154,12 @@ def build_metrics(cfg):
         return MetricCollection(metrics)
     except ValueError as e:
         raise ConfigError(f"metrics: {e}") from e
+
+
+def build_batch_transform(cfg):
+    """Optional transform of whole training batches on the device (mixup, cutmix): data.train.batch_transform."""
+    block = (cfg["data"].get("train") or {}).get("batch_transform")
+    return build(BATCH_TRANSFORMS, block, "data.train.batch_transform") if block else None
 
 
 def build_inferer(cfg):

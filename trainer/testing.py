@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logger.figures import save_artifacts
 from utils.builder import build
 from utils.checkpoint import load_checkpoint, load_weights
 from utils.errors import CheckpointError, ConfigError
@@ -74,11 +75,13 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
                 w.set_threshold(threshold)
     _, loader = B.build_data(cfg, split, device)
     result = evaluate(model, loader, metrics=metrics, writers=writers, prefix=split, **common)
+    labelled = any(k != f"{split}/loss" for k in result)
+    artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []
     report = {
         "checkpoint": str(checkpoint), "epoch": ckpt.get("epoch"), "weights": which, "split": split,
         "samples": len(loader.dataset), "threshold": threshold,
         "metrics": {k.split("/", 1)[1]: v for k, v in result.items()},
-        "outputs": [w.close() for w in writers],
+        "outputs": [w.close() for w in writers] + artifacts,
     }
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     log.info(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in report["metrics"].items()))

@@ -22,8 +22,10 @@ log = logging.getLogger("facetrain")
 
 @TRAINERS.register
 class Trainer(BaseTrainer):
-    def __init__(self, *, train_model, metrics, train_loader, val_loader, inferer, device, **base):
+    def __init__(self, *, train_model, metrics, train_loader, val_loader, inferer, device, batch_transform=None,
+                 **base):
         super().__init__(**base)
+        self.batch_transform = batch_transform  # e.g. mixup: (inputs, targets) -> (inputs, targets)
         self.train_model = train_model  # compiled and/or DDP-wrapped view of self.model
         self.metrics, self.inferer, self.device = metrics, inferer, device
         self.train_loader, self.val_loader = train_loader, val_loader
@@ -50,6 +52,8 @@ class Trainer(BaseTrainer):
             update = (i + 1) % accum == 0 or i + 1 == n
             inputs = to_device(batch["input"], self.device, opts.channels_last)
             targets = to_device(batch["target"], self.device)
+            if self.batch_transform is not None:
+                inputs, targets = self.batch_transform(inputs, targets)
             sync = contextlib.nullcontext() if update or not hasattr(self.train_model, "no_sync") \
                 else self.train_model.no_sync()
             with sync:
@@ -107,9 +111,11 @@ class Trainer(BaseTrainer):
         common = dict(device=self.device, inferer=self.inferer, criterion=self.criterion, metrics=self.metrics,
                       amp=opts.amp, channels_last=opts.channels_last, limit=opts.limit_val_batches,
                       progress=opts.progress)
-        result = evaluate(self.model, self.val_loader, prefix="val", **common)
-        if self.ema is not None:
-            result.update(evaluate(self.ema.module, self.val_loader, prefix="val_ema", **common))
+        result = {}
+        for prefix, model in (("val", self.model), ("val_ema", self.ema.module if self.ema else None)):
+            if model is not None:
+                result.update(evaluate(model, self.val_loader, prefix=prefix, **common))
+                self.tracker.log_artifacts(prefix, self.metrics.artifacts(), epoch, self.global_step)
         return result
 
 

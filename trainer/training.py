@@ -39,6 +39,7 @@ def run_training(cfg, resume=None):
     criterion = B.build_criterion(cfg)
     metrics = B.build_metrics(cfg).to(device)
     inferer = B.build_inferer(cfg)
+    batch_transform = B.build_batch_transform(cfg)
     from base.base_trainer import parse_monitor
 
     mode, monitor_key = parse_monitor(options.monitor)
@@ -82,6 +83,7 @@ def run_training(cfg, resume=None):
     trainer = trainer_cls(model=model, train_model=train_model, criterion=criterion, metrics=metrics,
                           optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema,
                           train_loader=train_loader, val_loader=val_loader, inferer=inferer, device=device,
+                          batch_transform=batch_transform,
                           options=options, config=cfg, paths=paths, tracker=tracker)
     try:
         if resume is not None:

@@ -81,6 +81,7 @@ TRAINERS = Registry("trainer")
 INFERERS = Registry("inferer")
 WRITERS = Registry("prediction writer")
 SAMPLERS = Registry("sampler")
+BATCH_TRANSFORMS = Registry("batch transform")  # on whole training batches, e.g. mixup
 OPTIMIZERS = Registry("optimizer", [torch.optim], torch.optim.Optimizer)
 SCHEDULERS = Registry("lr scheduler", [torch.optim.lr_scheduler], torch.optim.lr_scheduler.LRScheduler)
 

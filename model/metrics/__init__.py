@@ -1,2 +1,2 @@
 """Metrics by task family; each accumulates state over an epoch (see base/base_metric.py)."""
-from . import segmentation  # noqa: F401
+from . import classification, segmentation  # noqa: F401

@@ -1,0 +1,52 @@
+"""Matrices people look at rather than read: confusion matrices as CSV and as figures."""
+import csv
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def save_matrix_csv(path, matrix, names):
+    """Rows are true classes, columns predicted classes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true\\pred", *names])
+        for name, row in zip(names, matrix):
+            writer.writerow([name, *map(int, row)])
+
+
+def confusion_figure(matrix, names, title=""):
+    matrix = np.asarray(matrix)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(max(4, 0.45 * n + 2), max(3.5, 0.45 * n + 1.5)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), names, rotation=90 if n > 6 else 0)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 20:
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if matrix[i, j] > threshold else "black")
+    fig.tight_layout()
+    return fig
+
+
+def save_artifacts(artifacts, folder, stem_prefix="", png=True):
+    """Write each (matrix, names) artifact as CSV (and PNG) into `folder`; returns the paths."""
+    paths = []
+    for name, (matrix, names) in artifacts.items():
+        csv_path = folder / f"{stem_prefix}{name}.csv"
+        save_matrix_csv(csv_path, matrix, names)
+        paths.append(str(csv_path))
+        if png:
+            fig = confusion_figure(matrix, names, name)
+            fig.savefig(folder / f"{stem_prefix}{name}.png", dpi=100)
+            plt.close(fig)
+    return paths
