@@ -49,6 +49,21 @@ class BaseTrainer:
     def valid_epoch(self, epoch):
         raise NotImplementedError
 
+    def end_epoch(self, epoch, score):
+        """After validation, before checkpointing: step the per-epoch LR schedule."""
+        self.scheduler.step_epoch(score)
+
+    def end_training(self):
+        """After the last epoch: a dict of extra scalars to log (e.g. SWA results), or {}."""
+        return {}
+
+    def extra_state(self):
+        """Subclass state that must travel in checkpoints (plain data)."""
+        return {}
+
+    def load_extra_state(self, state):
+        pass
+
     # --- the loop --------------------------------------------------------------------
     def train(self):
         """Run the remaining epochs; returns a summary dict."""
@@ -61,7 +76,7 @@ class BaseTrainer:
             if epoch % self.options.val_every == 0 or epoch == epochs:
                 row.update(self.valid_epoch(epoch))
             score = row.get(self.monitor_key) if self.monitor_key else None
-            self.scheduler.step_epoch(score)
+            self.end_epoch(epoch, score)
             row["step"] = self.global_step
             row["time"] = time.time() - start
             improved = self._update_monitor(score, epoch)
@@ -74,6 +89,10 @@ class BaseTrainer:
                          f"validations (best {self.best:.4f} at epoch {self.best_epoch})")
                 stopped_early = True
                 break
+        final = self.end_training()
+        if final:  # one more metrics.csv row, for the last epoch
+            self.tracker.log_epoch({"epoch": self.last_log.get("epoch"), "lr": self.optimizer.param_groups[0]["lr"],
+                                    "step": self.global_step, "time": 0.0, **final})
         return {"best": self.best, "best_epoch": self.best_epoch, "monitor": self.monitor_key,
                 "last_epoch": self.last_log.get("epoch"), "stopped_early": stopped_early,
                 "run_dir": str(self.paths.models)}
@@ -115,6 +134,7 @@ class BaseTrainer:
             "config": self.config,
             "run": {"name": self.paths.name, "run_id": self.paths.run_id},
             "rng": get_rng_states(),
+            "extra": self.extra_state(),
         }
 
     def _epoch_file(self, epoch):
@@ -162,6 +182,7 @@ class BaseTrainer:
         else:
             log.warning(f"resume: monitor changed from {mon['mode']} {mon['key']} to {self.options.monitor}; "
                         "best score and top-k start afresh")
+        self.load_extra_state(ckpt.get("extra") or {})
         self.start_epoch = ckpt["epoch"] + 1
         self.global_step = ckpt["global_step"]
         self.last_log = dict(ckpt.get("metrics", {}))

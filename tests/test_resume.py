@@ -27,7 +27,8 @@ def _interrupt_at(monkeypatch, epoch):
 
 
 def test_resume_gives_identical_weights_to_an_uninterrupted_run(config, monkeypatch):
-    common = ["deterministic=true", "trainer.epochs=4", "trainer.ema={decay: 0.9}", "trainer.limit_train_batches=2"]
+    common = ["deterministic=true", "trainer.epochs=4", "trainer.ema={decay: 0.9}", "trainer.limit_train_batches=2",
+              "trainer.swa={start_epoch: 2, lr: 0.002}"]
     straight, _ = run_training(config(*common, "name=straight"))
 
     # Same run with 2 data workers, killed at the start of epoch 3, then resumed.
@@ -52,6 +53,9 @@ def test_resume_gives_identical_weights_to_an_uninterrupted_run(config, monkeypa
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert a["scheduler"] == b["scheduler"] and a["global_step"] == b["global_step"]
     assert a["monitor"] == b["monitor"] and a["top_k"] == b["top_k"]
+    swa_a = load_checkpoint(straight.paths.models / "model_swa.pth")["model"]
+    swa_b = load_checkpoint(run_dir / "model_swa.pth")["model"]
+    assert all(torch.equal(swa_a[k], swa_b[k]) for k in swa_a)
     # The resumed run's metrics.csv reads as one run: the same rows as the uninterrupted one.
     assert _rows(straight.paths.log / "metrics.csv") == _rows(resumed.paths.log / "metrics.csv")
 

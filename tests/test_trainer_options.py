@@ -140,3 +140,27 @@ def test_warmup_then_per_step_cosine_matches_torch_sequential_lr():
     for _ in range(10):
         assert mine.param_groups[0]["lr"] == pytest.approx(ref.param_groups[0]["lr"])
         mine.step(), ref.step(), schedule.step_iter(), seq.step()
+
+
+def test_swa_averages_epoch_weights_recomputes_batchnorm_and_saves_a_checkpoint(config, monkeypatch, tmp_path):
+    snapshots = []
+    real = Trainer.end_epoch
+
+    def end_epoch(self, epoch, score):
+        real(self, epoch, score)
+        snapshots.append({k: v.detach().clone() for k, v in self.model.named_parameters()})
+
+    monkeypatch.setattr(Trainer, "end_epoch", end_epoch)
+    cfg = config("trainer.epochs=3", "trainer.limit_train_batches=2", "trainer.swa={start_epoch: 2, lr: 0.001}")
+    trainer, _ = run_training(cfg)
+    swa = load_checkpoint(trainer.paths.models / "model_swa.pth")
+    for name, value in snapshots[-1].items():  # the mean of epochs 2 and 3
+        assert torch.allclose(swa["model"][name], (snapshots[1][name] + snapshots[2][name]) / 2, atol=1e-6)
+    bn = "encoder.bn1.running_mean"
+    assert not torch.equal(swa["model"][bn], trainer.model.state_dict()[bn])  # recomputed for the average
+    lrs = [float(r["lr"]) for r in _csv(trainer)]
+    assert lrs[0] != 0.001 and lrs[2] == pytest.approx(0.001)  # SWALR reached swa lr (1 anneal epoch)
+    rows = _csv(trainer)
+    assert len(rows) == 4 and rows[-1]["val_swa/f1"] != ""  # a final row with the SWA validation
+    report = run_test(trainer.config, trainer.paths.models / "model_swa.pth", split="val", out_dir=tmp_path)
+    assert report["metrics"]["f1"] == pytest.approx(float(rows[-1]["val_swa/f1"]), rel=1e-5)

@@ -23,6 +23,7 @@ class TrainerOptions:
     grad_accum_steps: int = 1
     clip_grad_norm: Optional[float] = None
     ema: Optional[dict] = None  # {"decay": 0.999}: EMA of weights, validated as val_ema/*
+    swa: Optional[dict] = None  # {"start_epoch": N, "lr": 5e-4, "anneal_epochs": 1}: see trainer/swa.py
     sync_batchnorm: bool = False  # DDP only
     train_metrics: bool = True  # also compute metrics on training batches
     limit_train_batches: Optional[int] = None  # debug: stop each epoch after N batches
@@ -55,4 +56,9 @@ class TrainerOptions:
             decay = opts.ema.get("decay", 0.999)
             if unknown or not isinstance(decay, float) or not 0 < decay < 1:
                 raise ConfigError(f"{path}.ema: expected {{\"decay\": 0 < float < 1}}, got {opts.ema!r}")
+        if opts.swa is not None:
+            allowed = {"start_epoch", "lr", "anneal_epochs", "anneal_strategy"}
+            if set(opts.swa) - allowed:
+                raise ConfigError(f"{path}.swa: unknown key(s) {sorted(set(opts.swa) - allowed)}; "
+                                  f"accepted: {sorted(allowed)}")
         return opts

@@ -23,8 +23,10 @@ log = logging.getLogger("facetrain")
 @TRAINERS.register
 class Trainer(BaseTrainer):
     def __init__(self, *, train_model, metrics, train_loader, val_loader, inferer, device, batch_transform=None,
-                 **base):
+                 swa=None, **base):
         super().__init__(**base)
+        self.swa = swa  # trainer/swa.py, or None
+        self.epoch = 0
         self.batch_transform = batch_transform  # e.g. mixup: (inputs, targets) -> (inputs, targets)
         self.train_model = train_model  # compiled and/or DDP-wrapped view of self.model
         self.metrics, self.inferer, self.device = metrics, inferer, device
@@ -34,6 +36,7 @@ class Trainer(BaseTrainer):
         return len(loader) if limit is None else min(limit, len(loader))
 
     def train_epoch(self, epoch):
+        self.epoch = epoch
         opts = self.options
         self.train_model.train()
         self.train_loader.sampler.set_epoch(epoch)
@@ -94,7 +97,8 @@ class Trainer(BaseTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        self.scheduler.step_iter()
+        if self.swa is None or not self.swa.controls_lr(self.epoch):
+            self.scheduler.step_iter()
         self.global_step += 1
 
     def _non_finite(self, value, terms, epoch, index):
@@ -106,11 +110,45 @@ class Trainer(BaseTrainer):
             f"{' [' + parts + ']' if parts else ''}. The run stops without saving; {saved}. "
             "Try a lower learning rate, trainer.clip_grad_norm, or trainer.amp='bf16' instead of 'fp16'.")
 
-    def valid_epoch(self, epoch):
+    def end_epoch(self, epoch, score):
+        swa_lr = self.swa is not None and self.swa.lr is not None and epoch >= self.swa.start_epoch
+        if not swa_lr:  # from the first SWA epoch on, SWALR owns the learning rate
+            self.scheduler.step_epoch(score)
+        if self.swa is not None:
+            self.swa.end_epoch(self.model, epoch)
+
+    def end_training(self):
+        """SWA: recompute BatchNorm statistics, validate as val_swa/*, save model_swa.pth."""
+        if self.swa is None or not self.swa.started:
+            return {}
+        from utils import dist
+        from utils.checkpoint import save_checkpoint
+
+        model = self.swa.finalize(self.train_loader, self.device, self.options.channels_last)
+        result = evaluate(model, self.val_loader, prefix="val_swa", **self._eval_args())
+        if dist.is_main():
+            state = self.state_dict(self.last_log.get("epoch", 0))
+            state["model"] = model.state_dict()
+            save_checkpoint(state, self.paths.models / "model_swa.pth")
+        log.info(f"SWA over {int(self.swa.model.n_averaged)} epochs: " + "  ".join(
+            f"{k} {v:.4f}" for k, v in result.items()) + f" -> {self.paths.models / 'model_swa.pth'}")
+        return result
+
+    def extra_state(self):
+        return {"swa": self.swa.state_dict()} if self.swa is not None else {}
+
+    def load_extra_state(self, state):
+        if self.swa is not None and state.get("swa") is not None:
+            self.swa.load_state_dict(state["swa"])
+
+    def _eval_args(self):
         opts = self.options
-        common = dict(device=self.device, inferer=self.inferer, criterion=self.criterion, metrics=self.metrics,
-                      amp=opts.amp, channels_last=opts.channels_last, limit=opts.limit_val_batches,
-                      progress=opts.progress)
+        return dict(device=self.device, inferer=self.inferer, criterion=self.criterion, metrics=self.metrics,
+                    amp=opts.amp, channels_last=opts.channels_last, limit=opts.limit_val_batches,
+                    progress=opts.progress)
+
+    def valid_epoch(self, epoch):
+        common = self._eval_args()
         result = {}
         for prefix, model in (("val", self.model), ("val_ema", self.ema.module if self.ema else None)):
             if model is not None:

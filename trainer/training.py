@@ -9,7 +9,7 @@ from logger import Tracker, setup_logging
 from utils import dist
 from utils.checkpoint import load_checkpoint
 from utils.config import save_config
-from utils.errors import CheckpointError
+from utils.errors import CheckpointError, ConfigError
 from utils.paths import RunPaths
 from utils.registry import TRAINERS, import_builtins
 from utils.seed import seed_everything
@@ -17,6 +17,7 @@ from utils.seed import seed_everything
 from . import build as B
 from .optim import build_optimizer, build_scheduler
 from .options import TrainerOptions
+from .swa import SWA
 
 log = logging.getLogger("facetrain")
 
@@ -63,6 +64,12 @@ def run_training(cfg, resume=None):
         min(options.limit_train_batches, len(train_loader))
     steps_per_epoch = math.ceil(n_batches / options.grad_accum_steps)
     scheduler = build_scheduler(cfg.get("lr_scheduler"), optimizer, options.epochs, steps_per_epoch, mode)
+    swa = None
+    if options.swa is not None:
+        try:
+            swa = SWA(model, optimizer, options.epochs, **options.swa)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"trainer.swa: {e}") from e
     scaler = torch.amp.GradScaler(device.type) if options.amp == "fp16" else None
     train_model = model
     if options.compile:
@@ -83,7 +90,7 @@ def run_training(cfg, resume=None):
     trainer = trainer_cls(model=model, train_model=train_model, criterion=criterion, metrics=metrics,
                           optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema,
                           train_loader=train_loader, val_loader=val_loader, inferer=inferer, device=device,
-                          batch_transform=batch_transform,
+                          batch_transform=batch_transform, swa=swa,
                           options=options, config=cfg, paths=paths, tracker=tracker)
     try:
         if resume is not None:
