@@ -81,8 +81,9 @@ class BaseTrainer:
             row["time"] = time.time() - start
             improved = self._update_monitor(score, epoch)
             self.last_log = row
+            rng = dist.all_gather_object(get_rng_states())  # every process's, so each resumes its own
             if dist.is_main():
-                self._save(epoch, improved, score)
+                self._save(epoch, improved, score, rng)
             self.tracker.log_epoch(row, improved=improved, best=self.best, monitor=self.monitor_key)
             if self._should_stop():
                 log.info(f"early stopping: {self.monitor_key} did not improve for {self.bad_epochs} "
@@ -115,7 +116,7 @@ class BaseTrainer:
         return dist.broadcast_object(stop)  # decided once, so every process stops together
 
     # --- checkpoints -----------------------------------------------------------------
-    def state_dict(self, epoch):
+    def state_dict(self, epoch, rng=None):
         """Plain data only (tensors, numbers, strings, lists, dicts): loads with weights_only=True."""
         return {
             "format": CHECKPOINT_FORMAT,
@@ -133,14 +134,14 @@ class BaseTrainer:
             "metrics": {k: v for k, v in self.last_log.items() if isinstance(v, (int, float))},
             "config": self.config,
             "run": {"name": self.paths.name, "run_id": self.paths.run_id},
-            "rng": get_rng_states(),
+            "rng": rng if rng is not None else [get_rng_states()],  # one entry per process
             "extra": self.extra_state(),
         }
 
     def _epoch_file(self, epoch):
         return self.paths.models / f"checkpoint-epoch{epoch:03d}.pth"
 
-    def _save(self, epoch, improved, score):
+    def _save(self, epoch, improved, score, rng):
         keep_k, period = self.options.save_top_k, self.options.save_period
         periodic = bool(period) and epoch % period == 0
         evicted = []
@@ -150,7 +151,7 @@ class BaseTrainer:
             evicted = [e for _, e in self.top_k[keep_k:]]
             self.top_k = self.top_k[:keep_k]
         last = self.paths.models / "model_last.pth"
-        save_checkpoint(self.state_dict(epoch), last)
+        save_checkpoint(self.state_dict(epoch, rng), last)
         if improved:
             copy_checkpoint(last, self.paths.models / "model_best.pth")
         if periodic or any(e == epoch for _, e in self.top_k):
@@ -186,7 +187,11 @@ class BaseTrainer:
         self.start_epoch = ckpt["epoch"] + 1
         self.global_step = ckpt["global_step"]
         self.last_log = dict(ckpt.get("metrics", {}))
-        set_rng_states(ckpt["rng"])
+        states = ckpt["rng"]
+        if len(states) != dist.world_size():
+            log.warning(f"resume: the checkpoint was written by {len(states)} process(es), this run has "
+                        f"{dist.world_size()}; random streams restart from process 0's")
+        set_rng_states(states[dist.rank()] if len(states) == dist.world_size() else states[0])
         self.tracker.resume(ckpt["epoch"], self.global_step)
         log.info(f"resumed from {path} at epoch {ckpt['epoch']} (step {self.global_step}); "
                  f"best {self.monitor_key} = {self.best}")

@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
+import torch
+import torch.nn as nn
 
 from utils.checkpoint import load_checkpoint, load_weights, model_state
 from utils.errors import ConfigError
@@ -67,4 +69,21 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
                               f"{encoder_name} encoder; is it an encoder state dict?")
         log.info(f"encoder weights from {encoder_weights}: {loaded} tensors loaded, "
                  f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected")
+    _drop_unused_encoder_stages(model, in_channels)
     return model
+
+
+def _drop_unused_encoder_stages(model, in_channels):
+    """smp's ResNet-style encoders keep the stages beyond `encoder_depth`. They never run, yet
+    they fill optimizer state and checkpoints, and DDP rejects parameters without gradients."""
+    was_training = model.training
+    model.eval()
+    model(torch.zeros(1, in_channels, 64, 64)).sum().backward()  # zeros: no RNG is consumed
+    unused = [name for name, child in model.encoder.named_children()
+              if any(True for _ in child.parameters()) and all(p.grad is None for p in child.parameters())]
+    for name in unused:
+        setattr(model.encoder, name, nn.Identity())
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    if unused:
+        log.debug(f"encoder stages not used at this encoder_depth, removed: {unused}")

@@ -11,18 +11,6 @@ from utils.checkpoint import load_checkpoint
 from utils.registry import MODELS
 
 
-@MODELS.register
-class NoNormNet(nn.Module):
-    """A user-defined model without BatchNorm, so batch composition cannot change results."""
-
-    def __init__(self, width: int = 8):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 1, 3, padding=1))
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def _csv(trainer):
     with open(trainer.paths.log / "metrics.csv") as f:
         return list(csv.DictReader(f))
@@ -73,6 +61,7 @@ def test_compiled_training_saves_plain_weights(config):
 def _no_norm(config, *overrides):
     cfg = config("trainer.epochs=1", "lr_scheduler=null", "trainer.train_metrics=false",
                  "trainer.clip_grad_norm=null", "data.train.loader.drop_last=false", *overrides)
+    cfg["imports"] = ["tests.components"]
     cfg["model"] = {"type": "NoNormNet"}
     cfg["optimizer"] = {"type": "SGD", "args": {"lr": 0.5}}
     return cfg

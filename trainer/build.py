@@ -34,6 +34,7 @@ TOP_LEVEL = {
     "inference": "how the model is applied at validation/test (model/inference.py)",
     "load_from": "weights to start from: a path, or {path, strict}",
     "test": "test.py options: writers",
+    "imports": "modules to import first, so that the components they register can be named (your own code)",
 }
 DATA_KEYS = ("dataset", "loader", "train", "val", "test")
 SPLIT_KEYS = ("dataset", "transform", "loader", "batch_transform")
@@ -46,6 +47,7 @@ def validate(cfg, training=True):
             close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"{key}: unknown top-level config key.{hint} Keys: {sorted(TOP_LEVEL)}")
+    import_modules(cfg)
     required = ["name", "data", "model"] + (["loss", "optimizer"] if training else [])
     for key in required:
         if key not in cfg:
@@ -72,6 +74,20 @@ def validate(cfg, training=True):
         raise ConfigError("data.train: missing; training needs a train split")
     if not isinstance(cfg.get("metrics", []), list):
         raise ConfigError(f"metrics: expected a list of metric blocks, got {cfg['metrics']!r}")
+
+
+def import_modules(cfg):
+    """Import the modules named under `imports` (user code that registers components)."""
+    import importlib
+
+    modules = cfg.get("imports") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ConfigError(f"imports: expected a list of module names, got {modules!r}")
+    for i, name in enumerate(modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"imports.{i}: cannot import '{name}' ({e}); is it on PYTHONPATH?") from e
 
 
 def resolve_device(spec="auto"):

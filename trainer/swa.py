@@ -11,6 +11,8 @@ model_swa.pth, a normal checkpoint that test.py takes.
 import torch
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 
+from utils import dist
+
 from .batch import to_device
 
 
@@ -48,6 +50,7 @@ class SWA:
         """Recompute BatchNorm statistics of the averaged weights; returns the averaged model."""
         inputs = (to_device(batch["input"], device, channels_last) for batch in loader)
         update_bn(inputs, self.model.module)
+        dist.average_buffers(self.model.module)  # under DDP each process saw its own shard
         return self.model.module
 
     def state_dict(self):

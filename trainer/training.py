@@ -49,6 +49,8 @@ def run_training(cfg, resume=None):
         criterion.prepare(train_set)
     criterion.to(device)
 
+    if options.sync_batchnorm and device.type != "cuda":
+        raise ConfigError("trainer.sync_batchnorm: SyncBatchNorm runs on CUDA only; turn it off for this device")
     if options.sync_batchnorm and dist.is_dist():
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
@@ -77,6 +79,10 @@ def run_training(cfg, resume=None):
     if dist.is_dist():
         ids = [device.index] if device.type == "cuda" else None
         train_model = torch.nn.parallel.DistributedDataParallel(train_model, device_ids=ids)
+
+    # Every process built the same model from `seed`; from here on each draws its own random
+    # stream (dropout, mixup), as timm does. DDP starts all processes from process 0's weights.
+    seed_everything(cfg.get("seed", 42) + dist.rank(), cfg.get("deterministic", False))
 
     paths = _run_paths(cfg, options, resume)
     setup_logging(paths.log / "train.log" if dist.is_main() else None)

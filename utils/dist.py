@@ -58,6 +58,25 @@ def broadcast_object(obj, src=0):
     return box[0]
 
 
+def all_gather_object(obj):
+    """A list with every process's `obj`, indexed by rank."""
+    if not is_dist():
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def average_buffers(module, names=("running_mean", "running_var")):
+    """Average BatchNorm-style buffers across processes (each saw only its own shard)."""
+    if not is_dist():
+        return
+    for name, buf in module.named_buffers():
+        if name.rsplit(".", 1)[-1] in names:
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf /= world_size()
+
+
 def cleanup():
     if is_dist():
         dist.destroy_process_group()

@@ -1,0 +1,78 @@
+"""torchrun with 2 CPU processes (gloo) gives the same run as 1 process with the same global batch."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, tiny_config
+from trainer import run_training
+from utils.checkpoint import load_checkpoint
+
+TOLERANCE = 1e-5  # float summation order differs between one batch of 4 and two all-reduced batches of 2
+# Validation runs one image per batch: the epoch's loss is a sample-weighted mean of batch losses, so
+# padded batches of mixed sizes composed differently would change it slightly (metrics are exact counts).
+
+
+def _config(root, save_dir, *overrides):
+    cfg = tiny_config(root, save_dir, "lr_scheduler=null", "trainer.clip_grad_norm=null", "trainer.epochs=2",
+                      "data.train.loader.drop_last=false", "data.val.loader.batch_size=1", *overrides)
+    cfg["imports"] = ["tests.components"]
+    cfg["model"] = {"type": "NoNormNet"}  # no BatchNorm: splitting a batch across processes changes nothing
+    cfg["optimizer"] = {"type": "SGD", "args": {"lr": 0.5}}
+    return cfg
+
+
+def _torchrun(cfg, tmp_path, *args):
+    path = tmp_path / f"{cfg['name']}.json"
+    path.write_text(json.dumps(cfg))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py",
+           "--config", str(path), *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _rows(log_dir):
+    with open(log_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def runs(wrinkle_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    single, _ = run_training(_config(wrinkle_root, tmp / "saved", "name=single", "data.loader.batch_size=4"))
+    _torchrun(_config(wrinkle_root, tmp / "saved", "name=ddp", "data.loader.batch_size=2"), tmp)
+    return tmp, single
+
+
+def test_two_processes_write_one_run_and_match_a_single_process(runs):
+    tmp, single = runs
+    (model_dir,) = (tmp / "saved/models/ddp").iterdir()
+    (log_dir,) = (tmp / "saved/log/ddp").iterdir()
+    assert model_dir.name == log_dir.name
+    ddp_rows, single_rows = _rows(log_dir), _rows(single.paths.log)
+    assert len(ddp_rows) == len(single_rows) == 2
+    for a, b in zip(ddp_rows, single_rows):
+        assert a["step"] == b["step"]  # 3 optimizer steps per epoch in both
+        for key in ("train/loss", "val/loss", "val/f1", "val/iou", "val/accuracy"):
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-6), key
+    ddp = load_checkpoint(model_dir / "model_last.pth")
+    for k, v in single.model.state_dict().items():
+        assert torch.allclose(ddp["model"][k], v, atol=TOLERANCE), k
+    assert len(ddp["rng"]) == 2  # each process's random state, for an exact resume
+
+
+def test_ddp_resume_continues_the_run(runs, wrinkle_root):
+    tmp, single = runs
+    cfg = _config(wrinkle_root, tmp / "saved", "name=ddp_resumed", "data.loader.batch_size=2", "trainer.epochs=1")
+    _torchrun(cfg, tmp)
+    (model_dir,) = (tmp / "saved/models/ddp_resumed").iterdir()
+    _torchrun(cfg, tmp, "--resume", str(model_dir / "model_last.pth"), "-o", "trainer.epochs=2")
+    assert len(list((tmp / "saved/models/ddp_resumed").iterdir())) == 1
+    resumed = load_checkpoint(model_dir / "model_last.pth")
+    assert resumed["epoch"] == 2
+    for k, v in single.model.state_dict().items():  # 1 epoch + resume = 2 epochs in one go
+        assert torch.allclose(resumed["model"][k], v, atol=TOLERANCE), k
