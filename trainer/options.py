@@ -21,6 +21,8 @@ class TrainerOptions:
     channels_last: bool = False
     compile: Union[bool, dict] = False  # true, or torch.compile kwargs
     grad_accum_steps: int = 1
+    micro_batch_size: Union[int, Literal["auto"], None] = None  # split each batch to fit memory (trainer/micro_batch.py)
+    activation_checkpointing: bool = False  # recompute blocks in backward (model/checkpointing.py)
     clip_grad_norm: Optional[float] = None
     ema: Optional[dict] = None  # {"decay": 0.999}: EMA of weights, validated as val_ema/*
     swa: Optional[dict] = None  # {"start_epoch": N, "lr": 5e-4, "anneal_epochs": 1}: see trainer/swa.py

@@ -16,6 +16,7 @@ from utils.registry import TRAINERS
 
 from .batch import Mean, batch_size, to_device, total_loss
 from .evaluator import autocast, evaluate
+from .micro_batch import find_micro_batch, split
 
 log = logging.getLogger("facetrain")
 
@@ -26,6 +27,7 @@ class Trainer(BaseTrainer):
                  swa=None, **base):
         super().__init__(**base)
         self.swa = swa  # trainer/swa.py, or None
+        self.micro_batch = self.options.micro_batch_size  # "auto" is resolved on the first batch
         self.epoch = 0
         self.batch_transform = batch_transform  # e.g. mixup: (inputs, targets) -> (inputs, targets)
         self.train_model = train_model  # compiled and/or DDP-wrapped view of self.model
@@ -57,31 +59,45 @@ class Trainer(BaseTrainer):
             targets = to_device(batch["target"], self.device)
             if self.batch_transform is not None:
                 inputs, targets = self.batch_transform(inputs, targets)
-            sync = contextlib.nullcontext() if update or not hasattr(self.train_model, "no_sync") \
-                else self.train_model.no_sync()
-            with sync:
-                with autocast(self.device, opts.amp):
-                    outputs = self.train_model(inputs)
-                    loss, terms = total_loss(self.criterion(outputs, targets))
-                value = loss.item()
-                if value != value or value in (float("inf"), float("-inf")):
-                    self._non_finite(value, terms, epoch, i)
-                loss = loss / group
-                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            if self.micro_batch == "auto":
+                self.micro_batch = find_micro_batch(self.model, self.criterion, inputs, targets,
+                                                    lambda: autocast(self.device, opts.amp))
+            value, terms = 0.0, {}
+            chunks = split(inputs, targets, self.micro_batch)
+            for j, (x, y, share) in enumerate(chunks):
+                sync = update and j == len(chunks) - 1  # DDP syncs once per optimizer step
+                chunk_value, chunk_terms, outputs = self._forward_backward(x, y, share / group, sync, epoch, i)
+                value += chunk_value * share
+                for k, v in chunk_terms.items():
+                    terms[k] = terms.get(k, 0.0) + float(v) * share
+                if metrics is not None:
+                    metrics.update(_detach_float(outputs), y)
             if update:
                 self._optimizer_step()
                 if self.global_step % opts.log_every == 0:
                     self.tracker.log_step(self.global_step, {"train/loss_step": value,
                                                              "lr": self.optimizer.param_groups[0]["lr"]})
             mean.update({"loss": value, **terms}, batch_size(batch))
-            if metrics is not None:
-                metrics.update(_detach_float(outputs), targets)
             bar.update(loss=mean.sums["loss"] / mean.count, lr=self.optimizer.param_groups[0]["lr"])
         bar.close()
         result = mean.compute("train")
         if metrics is not None:
             result.update({f"train/{k}": v for k, v in metrics.compute().items()})
         return result
+
+    def _forward_backward(self, inputs, targets, scale, sync, epoch, index):
+        """Forward, loss and backward of one (micro-)batch; the loss is scaled by its share of the step."""
+        no_sync = not sync and hasattr(self.train_model, "no_sync")
+        with self.train_model.no_sync() if no_sync else contextlib.nullcontext():
+            with autocast(self.device, self.options.amp):
+                outputs = self.train_model(inputs)
+                loss, terms = total_loss(self.criterion(outputs, targets))
+            value = loss.item()
+            if value != value or value in (float("inf"), float("-inf")):
+                self._non_finite(value, terms, epoch, index)
+            loss = loss * scale
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        return value, terms, outputs
 
     def _optimizer_step(self):
         opts = self.options
@@ -102,7 +118,7 @@ class Trainer(BaseTrainer):
         self.global_step += 1
 
     def _non_finite(self, value, terms, epoch, index):
-        parts = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+        parts = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
         last = self.paths.models / "model_last.pth"
         saved = f"the last saved checkpoint is {last}" if last.exists() else "no checkpoint was saved yet"
         raise NonFiniteLossError(

@@ -54,6 +54,14 @@ def run_training(cfg, resume=None):
     if options.sync_batchnorm and dist.is_dist():
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
+    if options.activation_checkpointing:
+        from model.checkpointing import enable_activation_checkpointing
+
+        try:
+            parts = enable_activation_checkpointing(model)
+        except ValueError as e:
+            raise ConfigError(f"trainer.activation_checkpointing: {e}") from e
+        log.info(f"activation checkpointing: {', '.join(parts)}")
     if options.channels_last:
         model.to(memory_format=torch.channels_last)
     # EMA is made from the plain model, before compile and DDP (timm's order).
