@@ -1,2 +1,3 @@
 """Models, losses, metrics and inferers. Importing registers every built-in."""
 from . import inference, losses, metrics, segmentation  # noqa: F401
+from . import classification, tta  # noqa: F401  (face-mask family)

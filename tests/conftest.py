@@ -32,6 +32,25 @@ def wrinkle_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def mask_root(tmp_path_factory):
+    """A small face-mask dataset in the real layout (384x512 photos): 24 train persons, 3 eval persons."""
+    from data_loader.samples.mask_faces import generate_mask_dataset
+
+    return generate_mask_dataset(tmp_path_factory.mktemp("data") / "mask_faces", n_train=24, n_eval=3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: tiny models gain nothing from a second, and on a busy machine its spinning costs."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_config(root, save_dir, *overrides, base="configs/wrinkle_quick.json"):
     """The quick recipe shrunk for tests: tiny U-Net, 64px crops, CPU, no workers, 2 epochs."""
     cfg = load_config(REPO / base)

@@ -12,10 +12,16 @@ def test_the_recipes_are_shipped():
     assert {"wrinkle_wbce.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
 
 
+# The sample data each dataset type runs on: a session fixture of conftest.py.
+ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root"}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
-def test_config_runs_one_batch(name, wrinkle_root, tmp_path):
-    cfg = apply_overrides(load_config(REPO / "configs" / name), [
-        f"data.dataset.args.root={wrinkle_root}", f"trainer.save_dir={tmp_path}", "device=cpu",
+def test_config_runs_one_batch(name, request, tmp_path):
+    cfg = load_config(REPO / "configs" / name)
+    root = request.getfixturevalue(ROOT_FIXTURES.get(cfg["data"]["dataset"]["type"], "wrinkle_root"))
+    cfg = apply_overrides(cfg, [
+        f"data.dataset.args.root={root}", f"trainer.save_dir={tmp_path}", "device=cpu",
         "trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
         "data.loader.batch_size=1", "data.loader.num_workers=0", "trainer.progress=none"])
     trainer, summary = run_training(cfg)
