@@ -1,6 +1,7 @@
 """Datasets, transforms, samplers and loaders. Importing registers every built-in dataset."""
 from . import transforms, wrinkle  # noqa: F401
 from . import batch_mix, mask_faces, samplers  # noqa: F401  (face-mask family)
+from . import video  # noqa: F401
 from .loader import build_loader
 from .transforms import build_transform
 

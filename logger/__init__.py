@@ -1,6 +1,7 @@
 """Everything a run writes for people to read: logs, progress, metrics.csv, TensorBoard, W&B, predictions."""
 from . import predictions  # noqa: F401  (registers prediction writers)
 from . import submission  # noqa: F401  (face-mask family)
+from . import video_predictions  # noqa: F401
 from .logger import setup_logging
 from .tracking import Tracker
 

@@ -40,6 +40,21 @@ def mask_root(tmp_path_factory):
     return generate_mask_dataset(tmp_path_factory.mktemp("data") / "mask_faces", n_train=24, n_eval=3, seed=1)
 
 
+@pytest.fixture(scope="session")
+def action_root(tmp_path_factory):
+    """Small action clips in all three forms (videos/, frames/, annotations/): 2 train, 1 val, 1 test per class."""
+    from data_loader.samples.action_clips import generate_action_dataset
+
+    return generate_action_dataset(tmp_path_factory.mktemp("data") / "action", n_train=2, n_val=1, n_test=1,
+                                   seed=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def action_videos(action_root):
+    """The video-file layout of action_root (the root the shipped action configs read)."""
+    return action_root / "videos"
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread: tiny models gain nothing from a second, and on a busy machine its spinning costs."""

@@ -13,7 +13,8 @@ def test_the_recipes_are_shipped():
 
 
 # The sample data each dataset type runs on: a session fixture of conftest.py.
-ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root"}
+ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root",
+                 "VideoDataset": "action_videos"}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
