@@ -22,8 +22,9 @@ from .swa import SWA
 log = logging.getLogger("facetrain")
 
 
-def run_training(cfg, resume=None):
-    """Train as `cfg` says; `resume` is a checkpoint to continue exactly. Returns (trainer, summary)."""
+def run_training(cfg, resume=None, run_id=None):
+    """Train as `cfg` says; `resume` is a checkpoint to continue exactly. Returns (trainer, summary).
+    `run_id` names a new run's directory instead of a timestamp (e.g. "<experiment>/<part>")."""
     import_builtins()
     B.validate(cfg, training=True)
     options = TrainerOptions.from_config(cfg.get("trainer"))
@@ -92,7 +93,7 @@ def run_training(cfg, resume=None):
     # stream (dropout, mixup), as timm does. DDP starts all processes from process 0's weights.
     seed_everything(cfg.get("seed", 42) + dist.rank(), cfg.get("deterministic", False))
 
-    paths = _run_paths(cfg, options, resume)
+    paths = _run_paths(cfg, options, resume, run_id)
     setup_logging(paths.log / "train.log" if dist.is_main() else None)
     if dist.is_main():
         save_config(cfg, paths.models / "config.json")
@@ -118,11 +119,11 @@ def run_training(cfg, resume=None):
     return trainer, summary
 
 
-def _run_paths(cfg, options, resume):
+def _run_paths(cfg, options, resume, run_id=None):
     if resume is not None:  # continue in the resumed run's own directories
         run = load_checkpoint(resume).get("run")
         if not isinstance(run, dict):
             raise CheckpointError(f"{resume}: not a training checkpoint of this framework (no run info)")
         return RunPaths(options.save_dir, run["name"], run["run_id"]).ensure()
-    run_id = RunPaths.create(options.save_dir, cfg["name"]).run_id if dist.is_main() else None
+    run_id = RunPaths.create(options.save_dir, cfg["name"], run_id).run_id if dist.is_main() else None
     return RunPaths(options.save_dir, cfg["name"], dist.broadcast_object(run_id))

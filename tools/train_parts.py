@@ -1,0 +1,194 @@
+"""Train the partitioned wrinkle model: one normal training run per face part, then one merged checkpoint.
+
+    python tools/train_parts.py --config configs/wrinkle_partitioned.json
+    python tools/train_parts.py --config configs/wrinkle_partitioned.json --part forehead --part left_cheek
+    python tools/train_parts.py --config ... --experiment <id> --part right_cheek   # add a part to an experiment
+    python tools/train_parts.py --config ... --experiment <id> --merge-only          # merge again
+    python test.py --resume saved/models/wrinkle_partitioned/<id>/model_merged.pth
+
+Each part runs trainer.run_training on the config with `data.<split>.dataset.args.part` set, in
+saved/models/<name>/<id>/<part>/ (logs: saved/log/<name>/<id>/<part>/), so each part has its own
+checkpoints, metrics.csv and TensorBoard. The merge takes every trained part's model_best.pth
+(model_last.pth when the run had no monitor; EMA weights when it monitored them) into a
+PartitionedSegmenter and writes <id>/model_merged.pth, a normal checkpoint (config + weights)
+whose config evaluates whole images (part null, one image per batch, Direct inference), keeps
+the loss (pos_weight estimated on whole training images, as the whole-face run does) and adds a
+PartOverlayWriter.
+"""
+import copy
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from utils.cli import add_config_args, parser, resolve  # noqa: E402
+from utils.config import dump  # noqa: E402
+from utils.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError  # noqa: E402
+
+log = logging.getLogger("facetrain")
+SPLITS = ("train", "val", "test")
+
+
+def regions_spec(cfg):
+    """The `regions` of the training dataset (the config must use a part dataset)."""
+    from trainer.build import split_config
+
+    dataset, _, _ = split_config(cfg, "train")
+    args = dataset.get("args") or {}
+    if "regions" not in args:
+        raise ConfigError(f"data.dataset.args.regions: missing; train_parts needs a part dataset with `regions` "
+                          f"and `part` (e.g. WrinklePartDataset), this config's is {dataset.get('type')!r}")
+    return args["regions"]
+
+
+def with_part(cfg, part):
+    """The config with every split's dataset set to `part` (None: whole images)."""
+    cfg = copy.deepcopy(cfg)
+    data = cfg["data"]
+    for block in [data.setdefault("dataset", {})] + [data[s].setdefault("dataset", {}) for s in SPLITS if s in data]:
+        block.setdefault("args", {})["part"] = part
+    return cfg
+
+
+def merged_config(cfg, regions, models, experiment):
+    """The config of model_merged.pth: the merged model on whole images."""
+    cfg = with_part(cfg, None)
+    cfg.pop("load_from", None)
+    divisor = ((cfg.get("inference") or {}).get("args") or {}).get("divisor", 32)
+    cfg["model"] = {"type": "PartitionedSegmenter",
+                    "args": {"regions": regions, "models": models, "divisor": divisor, **_normalization(cfg)}}
+    cfg["inference"] = {"type": "Direct", "args": {"divisor": 1}}  # regions are normalised by the true image size
+    for split in ("val", "test"):
+        if split in cfg["data"]:
+            cfg["data"][split].setdefault("loader", {})["batch_size"] = 1  # no padding to the batch's largest image
+    writers = cfg.setdefault("test", {}).setdefault("writers", [])
+    drawn = {**regions, "parts": {p: box for p, box in regions["parts"].items() if p in models}}
+    writers.append({"type": "PartOverlayWriter", "args": {"regions": drawn}})
+    cfg["description"] = f"{len(models)} part models of experiment {experiment} merged ({', '.join(models)})"
+    return cfg
+
+
+def _normalization(cfg):
+    """The evaluation Normalize's settings, so the merged model can undo them for a landmark detector."""
+    names = {"mean": "input_mean", "std": "input_std", "max_pixel_value": "max_pixel_value"}
+    for block in (cfg["data"].get("val") or {}).get("transform") or []:
+        if isinstance(block, dict) and block.get("type") == "Normalize":
+            return {names[k]: v for k, v in (block.get("args") or {}).items() if k in names}
+    return {}
+
+
+def part_checkpoint(run_dir):
+    for name in ("model_best.pth", "model_last.pth"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
+def merge(cfg, models_dir, experiment):
+    """Write models_dir/model_merged.pth from the parts trained so far; returns its path."""
+
+    from trainer import build as B
+    from trainer.testing import pick_weights
+    from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
+
+    regions = regions_spec(cfg)
+    names = list(regions["parts"])
+    found = {p: part_checkpoint(models_dir / p) for p in names}
+    missing = [p for p, path in found.items() if path is None]
+    found = {p: path for p, path in found.items() if path is not None}
+    if not found:
+        raise CheckpointError(f"no part of {names} has a checkpoint under {models_dir}; train them first")
+    if missing:
+        log.warning(f"merging {len(found)} of {len(names)} parts; not trained yet: {missing} (no prediction there)")
+    state, blocks, info = {}, {}, {}
+    for part, path in found.items():
+        ckpt = load_checkpoint(path)
+        which, weights = pick_weights(ckpt, "auto")
+        state.update({f"models.{part}.{k}": v for k, v in weights.items()})
+        blocks[part] = ckpt["config"]["model"]
+        monitor = ckpt.get("monitor") or {}
+        info[part] = {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "weights": which,
+                      "monitor": monitor.get("key"), "best": monitor.get("best")}
+    merged = merged_config(cfg, regions, blocks, experiment)
+    model = B.build_model(merged, load_weights_from_config=False)
+    load_weights(model, state, strict=True, source=f"parts of {models_dir}")
+    criterion = B.build_criterion(merged) if merged.get("loss") else None
+    if criterion is not None and hasattr(criterion, "prepare"):
+        criterion.prepare(B.build_dataset(merged, "train"))  # e.g. pos_weight over whole training masks
+    out = models_dir / "model_merged.pth"
+    save_checkpoint({"model": model.state_dict(), "config": merged, "epoch": None, "parts": info,
+                     "criterion": criterion.state_dict() if criterion is not None else None,
+                     "run": {"name": cfg["name"], "run_id": experiment}}, out)
+    for part, i in info.items():
+        best = f"{i['monitor']} {i['best']:.4f}" if i["best"] is not None else "no monitor"
+        log.info(f"  {part:20s} epoch {i['epoch']}  {best}  {i['checkpoint']}")
+    log.info(f"merged {len(found)} parts -> {out}\nevaluate: python test.py --resume {out}")
+    return out
+
+
+def train_parts(cfg, parts=None, experiment=None, merge_only=False):
+    """Train `parts` (default: all) in `experiment` (default: a new one), then merge. Returns model_merged.pth."""
+    from logger import setup_logging
+    from trainer import run_training
+    from trainer.options import TrainerOptions
+    from utils.paths import RunPaths
+
+    names = list((regions_spec(cfg).get("parts") or {}))
+    unknown = [p for p in parts or () if p not in names]
+    if unknown:
+        raise ConfigError(f"--part {unknown[0]}: not a region of this config; regions.parts has {names}")
+    parts = list(dict.fromkeys(parts or names))
+    save_dir = TrainerOptions.from_config(cfg.get("trainer")).save_dir
+    if experiment is None:
+        if merge_only:
+            raise ConfigError("--merge-only needs --experiment <id> (a folder under "
+                              f"{Path(save_dir) / 'models' / cfg['name']})")
+        experiment = RunPaths.create(save_dir, cfg["name"]).run_id  # claims the id
+    paths = RunPaths(save_dir, cfg["name"], experiment).ensure()
+    if not merge_only:
+        done = [p for p in parts if (paths.models / p).exists()]
+        if done:
+            raise ConfigError(f"experiment {experiment} already has {done} ({paths.models}); delete those folders to "
+                              "train them again, or leave them out of --part")
+        for i, part in enumerate(parts, 1):
+            log.info(f"=== part {i}/{len(parts)}: {part} ===")
+            run_training(with_part(cfg, part), run_id=f"{experiment}/{part}")
+    setup_logging(paths.log / "train_parts.log")
+    return merge(cfg, paths.models, experiment)
+
+
+def main(argv=None):
+    from train import SHORTCUTS
+
+    p = add_config_args(parser("Train one model per face part, then merge them into one checkpoint."))
+    p.add_argument("--part", action="append", help="train only this part (repeatable; default: every part)")
+    p.add_argument("--experiment", help="experiment id to add parts to / merge (default: a new timestamp)")
+    p.add_argument("--merge-only", action="store_true", help="only merge the parts already trained in --experiment")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--epochs", type=int, help="number of epochs (each part)")
+    p.add_argument("--seed", type=int, help="random seed")
+    args = p.parse_args(argv)
+    if not args.config:
+        p.error("give --config")
+
+    from logger import setup_logging
+
+    setup_logging()
+    try:
+        cfg = resolve(args, None, SHORTCUTS)
+        if args.print_config:
+            print(dump(cfg))
+            return 0
+        train_parts(cfg, args.part, args.experiment, args.merge_only)
+    except (ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
