@@ -2,8 +2,9 @@
 block in backward. Trades about a third more compute for much less activation memory, which
 is what lets the 1248x1344 wrinkle U-Net fit small GPUs.
 
-timm models (and smp's "tu-" encoders) use timm's own `set_grad_checkpointing`; smp's
-ResNet-style encoder stages and decoder blocks are wrapped in torch.utils.checkpoint. Weights
+timm models (classifier and frame-model backbones, smp's "tu-" encoders) use timm's own
+`set_grad_checkpointing`; the stages of ResNet-style networks (smp encoders, torchvision 2D/3D
+ResNets, ResNeXt-3D) and smp's decoder blocks are wrapped in torch.utils.checkpoint. Weights
 and state-dict keys are unchanged. Note: a BatchNorm inside a recomputed block updates its
 running statistics twice per step (the price of every checkpointing scheme that recomputes).
 """
@@ -29,24 +30,29 @@ def _wrap(module):
     module.__class__ = _CLASSES[base]
 
 
+def _timm_or_stages(module, prefix, done):
+    """A timm model checkpoints itself (smp's "tu-" encoders keep theirs in `.model`); the
+    stages of a ResNet-style network (torchvision 2D/3D ResNets, smp encoders) get wrapped."""
+    for m in (module, getattr(module, "model", None)):
+        if hasattr(m, "set_grad_checkpointing"):
+            m.set_grad_checkpointing(True)
+            done.append(f"{prefix.rstrip('.') or 'model'} (timm)")
+            return
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        stage = getattr(module, name, None)
+        if isinstance(stage, nn.Sequential):
+            _wrap(stage)
+            done.append(f"{prefix}{name}")
+
+
 def enable_activation_checkpointing(model):
     """Turn checkpointing on in place; returns the names of the checkpointed parts."""
-    if hasattr(model, "set_grad_checkpointing"):
-        model.set_grad_checkpointing(True)
-        return ["model (timm)"]
     done = []
-    encoder = getattr(model, "encoder", None)
-    if encoder is not None:
-        inner = getattr(encoder, "model", None)
-        if hasattr(inner, "set_grad_checkpointing"):
-            inner.set_grad_checkpointing(True)
-            done.append("encoder (timm)")
-        else:
-            for name in ("layer1", "layer2", "layer3", "layer4"):  # ResNet-style stages
-                stage = getattr(encoder, name, None)
-                if isinstance(stage, nn.Sequential):
-                    _wrap(stage)
-                    done.append(f"encoder.{name}")
+    _timm_or_stages(model, "", done)
+    for attr in ("backbone", "encoder"):  # classifiers keep a backbone, smp models an encoder
+        part = getattr(model, attr, None)
+        if isinstance(part, nn.Module):
+            _timm_or_stages(part, f"{attr}.", done)
     decoder = getattr(model, "decoder", None)
     if decoder is not None:
         for name, child in decoder.named_children():
@@ -58,5 +64,5 @@ def enable_activation_checkpointing(model):
                         done.append(f"decoder.{name}.{key}")
     if not done:
         raise ValueError(f"{type(model).__name__}: no blocks known to checkpoint (supported: timm models, "
-                         "smp models with ResNet-style or timm encoders)")
+                         "ResNet-style networks, smp models, and models whose .backbone is one of these)")
     return done

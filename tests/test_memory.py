@@ -50,21 +50,40 @@ def test_auto_micro_batch_backs_off_on_out_of_memory(config, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(_params(trainer), _params(explicit)))  # the probe left no trace
 
 
-def test_activation_checkpointing_gives_the_same_gradients():
+# One model per family, with the parts checkpointing must reach and an input shape.
+FAMILY_MODELS = {
+    "wrinkle U-Net": (TINY_MODEL, ["encoder.layer1", "decoder.blocks"], (2, 3, 64, 64)),
+    "mask multi-head timm": ({"type": "ClassificationModel", "args": {
+        "backbone": "resnet10t", "heads": {"mask": 3, "gender": 2, "age": 3}}}, ["backbone (timm)"], (2, 3, 64, 48)),
+    "mask torchvision": ({"type": "ClassificationModel", "args": {"backbone": "tv-resnet18", "num_classes": 18}},
+                         ["backbone.layer1", "backbone.layer4"], (2, 3, 64, 48)),
+    "action ResNeXt-3D": ({"type": "ResNeXt3D", "args": {"num_classes": 5, "depth": 50, "layers": [1, 1, 1, 1],
+                                                         "cardinality": 8, "stem_channels": 8, "base_planes": 16}},
+                          ["layer1", "layer4"], (2, 3, 4, 32, 32)),
+}
+
+
+def _loss(out):
+    return sum(o.square().mean() for o in out.values()) if isinstance(out, dict) else out.square().mean()
+
+
+@pytest.mark.parametrize("family", FAMILY_MODELS)
+def test_activation_checkpointing_gives_the_same_gradients(family):
+    block, expected, shape = FAMILY_MODELS[family]
     torch.manual_seed(0)
-    plain = build_model({"model": TINY_MODEL}).eval()  # eval: BatchNorm is not updated twice
+    plain = build_model({"model": block}).eval()  # eval: BatchNorm is not updated twice
     ckpt = copy.deepcopy(plain)
     parts = enable_activation_checkpointing(ckpt)
-    assert "encoder.layer1" in parts and any(p.startswith("decoder.blocks") for p in parts)
-    x = torch.randn(2, 3, 64, 64)
+    assert all(any(p.startswith(e) for p in parts) for e in expected), parts
+    x = torch.randn(*shape)
     for m in (plain, ckpt):
         m.zero_grad()
         with torch.enable_grad():
             m.train()
             for mod in m.modules():  # train-mode checkpointing, eval-mode BatchNorm statistics
-                if isinstance(mod, torch.nn.BatchNorm2d):
+                if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
                     mod.eval()
-            m(x).square().mean().backward()
+            _loss(m(x)).backward()
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-6), name
     assert plain.state_dict().keys() == ckpt.state_dict().keys()
