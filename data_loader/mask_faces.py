@@ -29,6 +29,7 @@ from utils.registry import DATASETS
 from .mask_labels import DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, encode
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
 from .samples import is_sample_root
+from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
 
@@ -239,11 +240,7 @@ class MaskFaceDataset(BaseDataset):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         if self.transform is not None:
             image = self.transform(image=image)["image"]
-        image = torch.as_tensor(image)
-        if image.dtype == torch.uint8:  # no Normalize in the pipeline
-            image = image.float() / 255.0
-        if image.dim() == 3 and image.shape[-1] == 3:  # HWC (no ToTensorV2)
-            image = image.permute(2, 0, 1).contiguous()
+        image = image_tensor(image)
         sample = {"input": image, "meta": {"image_id": self.image_ids[index], "row": self.rows[index],
                                            "index": index, "person": self.persons[index], "source": self.source}}
         if self.split != "eval":

@@ -9,6 +9,7 @@ TRANSFORMS. Compositions (OneOf, SomeOf, ...) take their own list under args.tra
 """
 import albumentations as A
 import albumentations.pytorch as AP
+import torch
 
 from utils.builder import build, check_block
 from utils.errors import ConfigError
@@ -34,3 +35,14 @@ def _build_one(cfg, path):
     if isinstance(args.get("transforms"), list):
         args["transforms"] = [_build_one(t, f"{path}.args.transforms.{i}") for i, t in enumerate(args["transforms"])]
     return build(TRANSFORMS, {**cfg, "args": args}, path)
+
+
+def image_tensor(image):
+    """A transform's output image as a float CHW tensor, whether or not the pipeline ends in
+    Normalize / ToTensorV2 (uint8 is scaled to [0, 1], HWC is permuted)."""
+    image = torch.as_tensor(image)
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    if image.dim() == 3 and image.shape[-1] == 3:
+        image = image.permute(2, 0, 1).contiguous()
+    return image

@@ -24,6 +24,7 @@ from utils.registry import DATASETS
 
 from .collate import pad_collate
 from .samples import is_sample_root
+from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
 
@@ -107,21 +108,24 @@ class WrinkleDataset(BaseDataset):
         return len(self.items)
 
     def get(self, index):
-        image_path, mask_path = self.items[index]
-        image = read_image(image_path)
-        mask = read_mask(mask_path) if mask_path is not None else np.zeros(image.shape[:2], np.uint8)
-        if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        image = torch.as_tensor(image)
-        if image.dtype == torch.uint8:  # no Normalize in the pipeline
-            image = image.float() / 255.0
-        if image.dim() == 3 and image.shape[-1] == 3:  # HWC (no ToTensorV2)
-            image = image.permute(2, 0, 1).contiguous()
-        target = torch.as_tensor(np.asarray(mask)).float()
+        image_path = self.items[index][0]
+        image, target = self.apply_transform(*self.read(index))
         return {"input": image, "target": target,
                 "meta": {"name": image_path.stem, "image_path": str(image_path),
                          "size": torch.tensor(image.shape[-2:])}}
+
+    def read(self, index):
+        """(image RGB uint8, mask 0/1 uint8); an unlabelled image gets an empty mask."""
+        image_path, mask_path = self.items[index]
+        image = read_image(image_path)
+        mask = read_mask(mask_path) if mask_path is not None else np.zeros(image.shape[:2], np.uint8)
+        return image, mask
+
+    def apply_transform(self, image, mask):
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return image_tensor(image), torch.as_tensor(np.asarray(mask)).float()
 
     def pixel_counts(self):
         """(wrinkle pixels, all pixels) over this split's masks; read once and cached."""

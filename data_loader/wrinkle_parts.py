@@ -11,7 +11,6 @@ evaluated). `meta["crop_box"]` = (x0, y0, x1, y1) of the crop in the full image.
 """
 from typing import Optional
 
-import numpy as np
 import torch
 
 from utils.registry import DATASETS
@@ -44,20 +43,11 @@ class WrinklePartDataset(WrinkleDataset):
     def get(self, index):
         if self.part is None:
             return super().get(index)
-        image_path, mask_path = self.items[index]
-        image = read_image(image_path)
-        mask = read_mask(mask_path) if mask_path is not None else np.zeros(image.shape[:2], np.uint8)
+        image_path = self.items[index][0]
+        image, mask = self.read(index)
         box = self.crop_box(index, image)
-        image, mask = crop_array(image, box), crop_array(mask, box, fill=self.ignore_index)
-        if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        image = torch.as_tensor(image)
-        if image.dtype == torch.uint8:  # no Normalize in the pipeline
-            image = image.float() / 255.0
-        if image.dim() == 3 and image.shape[-1] == 3:  # HWC (no ToTensorV2)
-            image = image.permute(2, 0, 1).contiguous()
-        return {"input": image, "target": torch.as_tensor(np.asarray(mask)).float(),
+        image, target = self.apply_transform(crop_array(image, box), crop_array(mask, box, fill=self.ignore_index))
+        return {"input": image, "target": target,
                 "meta": {"name": f"{image_path.stem}_{self.part}", "image_path": str(image_path), "part": self.part,
                          "crop_box": torch.tensor(box), "size": torch.tensor(image.shape[-2:])}}
 
