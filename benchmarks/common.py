@@ -33,6 +33,8 @@ class InMemory(BaseDataset):
         self.inputs = torch.randn(size, *shape, generator=g)
         if kind == "segmentation":
             self.targets = (torch.rand(size, *shape[1:], generator=g) < 0.05).float()
+        elif kind == "heads":  # the face-attribute heads: mask 3, gender 2, age 3
+            self.targets = {h: torch.randint(0, n, (size,), generator=g) for h, n in HEADS.items()}
         else:
             self.targets = torch.randint(0, classes, (size,), generator=g)
 
@@ -40,7 +42,25 @@ class InMemory(BaseDataset):
         return len(self.inputs)
 
     def get(self, index):
-        return {"input": self.inputs[index], "target": self.targets[index], "meta": {"index": index}}
+        return {"input": self.inputs[index], "target": target_at(self.targets, index), "meta": {"index": index}}
+
+
+HEADS = {"mask": 3, "gender": 2, "age": 3}
+
+
+def target_at(targets, index):
+    return {k: v[index] for k, v in targets.items()} if isinstance(targets, dict) else targets[index]
+
+
+class _Pairs(torch.utils.data.Dataset):
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data.inputs)
+
+    def __getitem__(self, i):
+        return self.data.inputs[i], target_at(self.data.targets, i)
 
 
 def machine():
@@ -74,13 +94,18 @@ def time_trainer(cfg):
     return {"epoch_s": statistics.median(times[1:]), "steps_per_epoch": steps, "peak_mb": peak_mb()}
 
 
-def time_plain_loop(model, loss_fn, dataset, batch_size, epochs, device, lr, amp=None, channels_last=False):
+def time_plain_loop(model, loss_fn, dataset, batch_size, epochs, device, lr, amp=None, channels_last=False,
+                    checkpointing=False):
     """The minimal loop a user would write: same model, data, optimizer and loss; loss.item() per step."""
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader
 
-    loader = DataLoader(TensorDataset(dataset.inputs, dataset.targets), batch_size=batch_size, shuffle=True,
-                        drop_last=True, generator=torch.Generator().manual_seed(0))
+    from model.checkpointing import enable_activation_checkpointing
+
+    loader = DataLoader(_Pairs(dataset), batch_size=batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(0))
     model.to(device).train()
+    if checkpointing:
+        enable_activation_checkpointing(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -92,11 +117,13 @@ def time_plain_loop(model, loss_fn, dataset, batch_size, epochs, device, lr, amp
         sync()
         start = time.perf_counter()
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True)
+            y = {k: v.to(device) for k, v in y.items()} if isinstance(y, dict) else y.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 loss = loss_fn(model(x), y)
+                loss = sum(loss.values()) if isinstance(loss, dict) else loss  # weighted terms
             (scaler.scale(loss) if scaler else loss).backward()
             if scaler:
                 scaler.step(optimizer)

@@ -52,6 +52,31 @@ class TorchvisionWrinkle:
         return {"input": image, "target": mask}
 
 
+def project_mask():
+    """The train split of configs/mask_multihead_effnet.json on the sample photos (384x512)."""
+    return build_dataset(load_config(REPO / "configs/mask_multihead_effnet.json"), "train")
+
+
+class TorchvisionMask:
+    """The same centre crop / resize / flip / affine / colour jitter / normalize with PIL and torchvision v2."""
+
+    def __init__(self, paths, labels):
+        self.paths, self.labels = paths, labels
+        self.transform = T.Compose([
+            T.CenterCrop((400, 320)), T.Resize((300, 240), antialias=True), T.RandomHorizontalFlip(),
+            T.RandomApply([T.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1))], p=0.5),
+            T.RandomApply([T.ColorJitter(0.2, 0.2, 0.2, 0.05)], p=0.5),
+            T.ToDtype(torch.float32, scale=True), T.Normalize(MEAN, STD)])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        image = T.functional.pil_to_tensor(Image.open(self.paths[index]).convert("RGB"))
+        return {"input": self.transform(image), "target": {h: torch.tensor(int(v[index]))
+                                                            for h, v in self.labels.items()}}
+
+
 def samples_per_s(get, n):
     start = time.perf_counter()
     for i in range(n):
@@ -84,6 +109,9 @@ def main(argv=None):
     wrinkle = project_wrinkle()
     rows.append(compare("wrinkle train (128 crop, flip, brightness/contrast)", wrinkle,
                         TorchvisionWrinkle(wrinkle.items), args.samples, args.repeats))
+    mask = project_mask()
+    rows.append(compare("mask train (crop 400x320, resize 300x240, flip, affine, colour jitter)", mask,
+                        TorchvisionMask(mask.paths, mask.labels_), args.samples, args.repeats))
     columns = ["pipeline", "project samples/s", "torchvision/PIL samples/s", "ratio"]
     print(table(rows, columns))
     print(f"\nwrote {write('data_pipeline', {'settings': vars(args), 'results': rows})}")

@@ -1,6 +1,8 @@
 """Peak memory of the seed wrinkle recipe (U-Net ResNet-34, 1248x1344 crops) under the memory
-options, each variant in a fresh process: torch.cuda.max_memory_allocated on a GPU, peak RSS
-(the whole process, model and data included) on CPU. The effective batch never changes.
+options, each variant in a fresh process: torch.cuda.max_memory_allocated on a GPU; on CPU the
+growth of peak RSS from just before training (model, optimizer, activations and data). The
+effective batch never changes. AMP variants run only on CUDA: bf16 autocast on a CPU is slow
+and its memory says nothing about a GPU.
 
     python benchmarks/memory.py                      # CPU
     python benchmarks/memory.py --device cuda --batch-size 8
@@ -21,6 +23,8 @@ from trainer import Trainer, run_training
 
 VARIANTS = {
     "fp32": {},
+    "checkpointing": {"activation_checkpointing": True},
+    "checkpointing + micro-batch 1": {"activation_checkpointing": True, "micro_batch_size": 1},
     "amp": {"amp": "bf16"},
     "amp + channels_last": {"amp": "bf16", "channels_last": True},
     "amp + checkpointing": {"amp": "bf16", "activation_checkpointing": True},
@@ -57,10 +61,11 @@ def child(args):
         times.append(time.perf_counter())
 
     Trainer._optimizer_step = timed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     with tempfile.TemporaryDirectory() as tmp:
         run_training(config(args, VARIANTS[args.variant], tmp))
     peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else \
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
     step_s = (times[-1] - times[0]) / max(len(times) - 1, 1)
     print(json.dumps({"variant": args.variant, "peak_mb": peak, "s_per_step": step_s}))
 
@@ -77,7 +82,9 @@ def main(argv=None):
     if args.variant:
         return child(args)
     rows = []
-    for name in VARIANTS:
+    for name, options in VARIANTS.items():
+        if "amp" in options and not args.device.startswith("cuda"):
+            continue
         cmd = [sys.executable, __file__, "--variant", name, "--device", args.device, "--height", str(args.height),
                "--width", str(args.width), "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
         out = subprocess.run(cmd, capture_output=True, text=True)
