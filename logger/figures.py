@@ -1,4 +1,5 @@
-"""Matrices people look at rather than read: confusion matrices as CSV and as figures."""
+"""Matrices people look at rather than read: confusion matrices as CSV and as figures;
+figures rendered once to an RGB array for a PNG and TensorBoard alike."""
 import csv
 
 import matplotlib
@@ -18,12 +19,21 @@ def save_matrix_csv(path, matrix, names):
             writer.writerow([name, *map(int, row)])
 
 
+def load_matrix_csv(path):
+    """(matrix, names) back from a file written by save_matrix_csv."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    names = rows[0][1:]
+    return np.array([[int(v) for v in r[1:]] for r in rows[1:]], np.int64), names
+
+
 def confusion_figure(matrix, names, title=""):
     matrix = np.asarray(matrix)
     n = len(names)
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * n + 2), max(3.5, 0.45 * n + 1.5)))
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), names, rotation=90 if n > 6 else 0)
+    rotation = 90 if n > 6 else 0 if max(map(len, names), default=0) <= 5 else 30  # long names would overlap
+    ax.set_xticks(range(n), names, rotation=rotation, ha="right" if rotation == 30 else "center")
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -50,3 +60,20 @@ def save_artifacts(artifacts, folder, stem_prefix="", png=True):
             fig.savefig(folder / f"{stem_prefix}{name}.png", dpi=100)
             plt.close(fig)
     return paths
+
+
+def figure_to_array(fig, dpi=100):
+    """Render a figure once: an (H, W, 3) uint8 RGB array; the figure is closed."""
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return rgb
+
+
+def save_png(rgb, path):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path

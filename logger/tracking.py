@@ -78,6 +78,18 @@ class Tracker:
             if self.tb is not None:
                 self.tb.add_figure(f"{prefix}/{name}", confusion_figure(matrix, names, f"{prefix} {name}"), step)
 
+    def log_image(self, tag, rgb, step):
+        """A rendered figure, (H, W, 3) uint8 RGB (logger.figures.figure_to_array), to TensorBoard and W&B."""
+        if not self.main:
+            return
+        if self.tb is not None:
+            self.tb.add_image(tag, rgb, step, dataformats="HWC")
+            self.tb.flush()
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({tag: wandb.Image(rgb)}, step=step)
+
     def close(self):
         if not self.main:
             return

@@ -35,6 +35,8 @@ class TrainerOptions:
     tensorboard: bool = True
     wandb: Union[bool, dict] = False  # true or wandb.init kwargs (project, entity, mode, tags)
     save_dir: str = "saved"
+    report: bool = True  # figures at the end of training and in test.py (logger/report.py)
+    report_samples: int = 8  # samples in the report's grid: the split's first N
 
     @classmethod
     def from_config(cls, cfg, path="trainer"):
@@ -50,7 +52,7 @@ class TrainerOptions:
             if problem:
                 raise ConfigError(f"{path}.{key}: {problem}, got {value!r}")
         opts = cls(**cfg)
-        for key in ("epochs", "val_every", "grad_accum_steps", "log_every"):
+        for key in ("epochs", "val_every", "grad_accum_steps", "log_every", "report_samples"):
             if getattr(opts, key) < 1:
                 raise ConfigError(f"{path}.{key}: must be >= 1, got {getattr(opts, key)}")
         if opts.ema is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from logger.figures import save_artifacts
+from logger.report import test_report
 from utils.builder import build
 from utils.checkpoint import load_checkpoint, load_weights
 from utils.errors import CheckpointError, ConfigError
@@ -13,6 +14,7 @@ from utils.registry import WRITERS, import_builtins
 
 from . import build as B
 from .evaluator import evaluate
+from .options import TrainerOptions
 
 log = logging.getLogger("facetrain")
 TUNE_GRID = [round(float(t), 2) for t in np.arange(0.05, 0.96, 0.05)]
@@ -77,6 +79,11 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
     result = evaluate(model, loader, metrics=metrics, writers=writers, prefix=split, **common)
     labelled = any(k != f"{split}/loss" for k in result)
     artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []
+    options = TrainerOptions.from_config(cfg.get("trainer"))
+    if options.report:  # the grid of the split's first samples (logger/report.py)
+        grid = test_report(out_dir, model=model, dataset=loader.dataset, inferer=inferer, device=device,
+                           metrics=metrics, samples=options.report_samples, threshold=threshold)
+        artifacts += [str(grid)] if grid is not None else []
     report = {
         "checkpoint": str(checkpoint), "epoch": ckpt.get("epoch"), "weights": which, "split": split,
         "samples": len(loader.dataset), "threshold": threshold,

@@ -150,6 +150,43 @@ class Trainer(BaseTrainer):
             f"{k} {v:.4f}" for k, v in result.items()) + f" -> {self.paths.models / 'model_swa.pth'}")
         return result
 
+    def report(self):
+        """Figures of the finished run (logger/report.py): curves, the best epoch's confusion matrices,
+        validation samples through the best model. Main process only; a failure is logged, not raised,
+        since the run itself is complete and saved."""
+        from utils import dist
+
+        if not dist.is_main():
+            return []
+        from logger.report import training_report
+
+        try:
+            return training_report(
+                self.paths.log, self.tracker, step=self.global_step, model=self._best_model(),
+                dataset=self.val_loader.dataset, inferer=self.inferer, device=self.device, metrics=self.metrics,
+                epoch=self.best_epoch or self.last_log.get("epoch", 0), monitor_key=self.monitor_key, mode=self.mode,
+                samples=self.options.report_samples)
+        except Exception:
+            log.exception("report: could not draw the run's figures")
+            return []
+
+    def _best_model(self):
+        """A copy of the model with model_best.pth's weights (EMA ones when the run monitored val_ema/*);
+        the model itself when nothing was monitored."""
+        import copy
+
+        from utils.checkpoint import load_checkpoint, load_weights
+
+        from .testing import pick_weights
+
+        path = self.paths.models / "model_best.pth"
+        if not path.is_file():
+            return self.model
+        which, state = pick_weights(load_checkpoint(path), "auto")
+        model = copy.deepcopy(self.model)
+        load_weights(model, state, strict=True, source=f"{path} ({which} weights)")
+        return model
+
     def extra_state(self):
         return {"swa": self.swa.state_dict()} if self.swa is not None else {}
 

@@ -111,6 +111,8 @@ def run_training(cfg, resume=None, run_id=None):
         if resume is not None:
             trainer.resume(resume)
         summary = trainer.train()
+        if options.report:
+            trainer.report()
     finally:
         tracker.close()
     if summary["best"] is not None:
