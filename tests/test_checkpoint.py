@@ -72,6 +72,10 @@ def test_truncated_or_missing_files_are_named(tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(CheckpointError, match=r"cut.pth: not a readable checkpoint"):
         load_checkpoint(path)
+    for text in ("not a checkpoint", "abc", "hello world\n", ""):  # torch.load fails on each differently
+        (tmp_path / "notes.pth").write_text(text)
+        with pytest.raises(CheckpointError, match=r"notes.pth: not a readable checkpoint"):
+            load_checkpoint(tmp_path / "notes.pth")
     with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope.pth"):
         load_checkpoint(tmp_path / "nope.pth")
 

@@ -37,6 +37,9 @@ def load_checkpoint(path, map_location="cpu"):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives (since 1.6); garbage fails unpredictably
+        raise CheckpointError(f"{path}: not a readable checkpoint (not the zip archive torch.save writes: "
+                              "truncated, corrupt, or another kind of file)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
