@@ -1,11 +1,20 @@
 # `make test` is the README's test command and what CI runs.
 PY ?= python
 
-.PHONY: install test demo
+.PHONY: install browser test demo
 install:
 	$(PY) -m pip install -r requirements-dev.txt
 
-test: install
+# Debian's chromium for tests/test_app.py (Playwright drives it; nothing is downloaded from a CDN).
+# Never fails the build: without apt-get or root the browser test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "browser: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+			&& echo "browser: installed Debian's chromium") || echo "browser: apt-get could not install chromium"; \
+	else echo "browser: no apt-get or not root: chromium not installed, tests/test_app.py will skip"; fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 demo:

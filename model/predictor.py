@@ -1,0 +1,284 @@
+"""A trained checkpoint as a ready-to-use predictor: used by the web demo (app.py) and tools/export.py.
+
+    predictor = Predictor.from_checkpoint("saved/models/mask_multihead_quick/<run_id>/model_best.pth")
+    predictor.predict_image(rgb)         # face: {"mask": {"wear": 0.91, ...}, "gender": {...}, "age": {...}, ...}
+    predictor.predict_wrinkles(rgb)      # wrinkle: WrinklePrediction(probability map, area fraction, overlay)
+    predictor.predict_video("clip.mp4")  # action: {"action": {"walk": 0.8, ...}}
+
+Everything comes from the checkpoint's config: the model and its weights (EMA ones when the run
+monitored them, as test.py picks), the validation transform as preprocessing, the inferer
+(TTA, padding to a multiple, several views) and the class names of the task family.
+"""
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from data_loader import build_transform
+from data_loader.mask_faces import MaskFaceDataset
+from data_loader.mask_labels import DEFAULT_AGE_BINS, HEAD_NAMES, HEADS, class_names as face_class_names
+from data_loader.video import VideoDataset
+from data_loader.video_index import read_annotations, scan_split
+from data_loader.video_io import VIDEO_EXTS
+from data_loader.wrinkle import WrinkleDataset
+from model.face_decode import probabilities as face_probabilities
+from trainer import build as B
+from trainer.testing import pick_weights
+from utils.checkpoint import load_checkpoint, load_weights
+from utils.errors import CheckpointError, ConfigError, DataError
+from utils.registry import DATASETS, import_builtins
+
+from .preprocessing import apply, describe
+
+log = logging.getLogger("facetrain")
+FAMILIES = ((WrinkleDataset, "wrinkle"), (MaskFaceDataset, "face"), (VideoDataset, "action"))
+# Dataset arguments that say where the training data was, not how a clip is sampled.
+VIDEO_DATA_ARGS = ("root", "split", "annotation_file", "classes", "verify", "on_error", "test_mode")
+
+
+@dataclass
+class WrinklePrediction:
+    probability: np.ndarray  # (H, W) float32 wrinkle probability at the image's size
+    threshold: float
+    area_fraction: float  # share of pixels at or above the threshold
+    overlay: np.ndarray  # (H, W, 3) RGB uint8: the image with wrinkle pixels tinted red
+
+
+class ExportModule(nn.Module):
+    """The model with its outputs as a tuple in `names` order (one per head), as exporters want."""
+
+    def __init__(self, model, names):
+        super().__init__()
+        self.model, self.names = model, list(names)
+
+    def forward(self, x):
+        out = self.model(x)
+        return tuple(out[n] for n in self.names) if isinstance(out, dict) else out
+
+
+class Predictor:
+    def __init__(self, cfg, model, checkpoint="", class_names=None, device="cpu"):
+        import_builtins()
+        self.cfg, self.checkpoint, self.device = cfg, str(checkpoint), torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.family = family_of(cfg)
+        dataset, transform, _ = B.split_config(cfg, "val")
+        self.dataset_args = dict(dataset.get("args") or {})
+        self.transform_config = transform
+        self.transform = build_transform(transform, "data.val.transform")
+        self.inferer = B.build_inferer(cfg)
+        self.preprocessing = describe(self.transform)
+        self.output_names, self.class_names = self._outputs(class_names)
+        self.threshold = wrinkle_threshold(cfg) if self.family == "wrinkle" else None
+
+    @classmethod
+    def from_checkpoint(cls, path, weights="auto", device="cpu", class_names=None):
+        """`class_names` (a list) names an action model's classes when its data root is not at hand."""
+        import_builtins()
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError:
+            raise
+        except Exception as e:  # e.g. struct.error from torch's unpickler on a short text file
+            raise CheckpointError(f"{path}: not a readable checkpoint: {type(e).__name__}: {e}") from e
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
+            raise CheckpointError(f"{path}: not a training checkpoint of this project (it needs 'model' and "
+                                  "'config'); give a model_best.pth / model_last.pth written by train.py")
+        cfg = ckpt["config"]
+        B.validate(cfg, training=False)
+        model = B.build_model(cfg, load_weights_from_config=False)
+        which, state = pick_weights(ckpt, weights)
+        load_weights(model, state, strict=True, source=f"{path} ({which} weights)")
+        return cls(cfg, model, path, class_names, B.resolve_device(device))
+
+    @property
+    def name(self):
+        return f"{self.cfg.get('name', 'model')} ({Path(self.checkpoint).parent.name}/{Path(self.checkpoint).name})"
+
+    @property
+    def takes_video(self):
+        return self.family == "action"
+
+    # --- inputs ----------------------------------------------------------------------------
+    @property
+    def layout(self):
+        if self.family != "action":
+            return "NCHW"
+        return "NTCHW" if self.dataset_args.get("layout", "CTHW") == "TCHW" else "NCTHW"
+
+    @property
+    def frames(self):
+        """Frames per input of an action model (one view): clip_len, times num_clips for 2D models (TSN)."""
+        clip_len = self.dataset_args.get("clip_len", 16)
+        return clip_len * self.dataset_args.get("num_clips", 1) if self.layout == "NTCHW" else clip_len
+
+    @property
+    def pad_divisor(self):
+        """Inputs of free size are padded to a multiple of this (the inferer's divisor), else 1."""
+        args = (self.cfg.get("inference") or {}).get("args") or {}
+        return int(args.get("divisor", 32 if self.preprocessing["input_size"] is None else 1))
+
+    def example_input(self, batch=2):
+        """A random input of the shape the model takes, for tracing and export."""
+        h, w = self.preprocessing["input_size"] or (2 * self.pad_divisor, 3 * self.pad_divisor)
+        shape = {"NCHW": (3, h, w), "NCTHW": (3, self.frames, h, w), "NTCHW": (self.frames, 3, h, w)}[self.layout]
+        return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0)).to(self.device)
+
+    def dynamic_axes(self):
+        """Input axes of free size: the batch, and height/width when the preprocessing keeps any size."""
+        axes = {0: "batch"}
+        if self.preprocessing["input_size"] is None:
+            axes.update({2: "height", 3: "width"})
+        return axes
+
+    def export_module(self):
+        return ExportModule(self.model, self.output_names).eval()
+
+    # --- predictions -----------------------------------------------------------------------
+    @torch.no_grad()
+    def raw_outputs(self, x):
+        """{output name: logits} of the bare model (what an exported file computes)."""
+        out = self.model(x.to(self.device))
+        return dict(out) if isinstance(out, dict) else {self.output_names[0]: out}
+
+    @torch.no_grad()
+    def predict_image(self, image):
+        """Class probabilities of one RGB uint8 face photo: {output: {class name: probability}}.
+        Three-head and 18-way models both give the heads and the 18 classes."""
+        if self.family != "face":
+            raise ConfigError(f"{self.name} is a {self.family} model; predict_image is for face-attribute models")
+        x = apply(self.transform, image)[None].to(self.device)
+        target = self.dataset_args.get("target", "heads")
+        probs = face_probabilities(self.inferer(self.model, x), "auto" if target in ("heads", "class") else target)
+        names = {**self.class_names, "class": face_class_names(), **face_head_names(self.dataset_args)}
+        return {key: dict(zip(names[key], p[0].tolist())) for key, p in probs.items()}
+
+    @torch.no_grad()
+    def predict_wrinkles(self, image):
+        if self.family != "wrinkle":
+            raise ConfigError(f"{self.name} is a {self.family} model; predict_wrinkles is for wrinkle models")
+        x = apply(self.transform, image)[None].to(self.device)
+        prob = torch.sigmoid(self.inferer(self.model, x).float())[0, 0].cpu().numpy()
+        if prob.shape != image.shape[:2]:  # the transform resized: back to the photo's pixels
+            import cv2
+
+            prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        on = prob >= self.threshold
+        overlay = image.astype(np.float32)
+        overlay[on] = 0.4 * overlay[on] + 0.6 * np.array([255, 0, 0], np.float32)
+        return WrinklePrediction(prob, self.threshold, float(on.mean()), overlay.clip(0, 255).astype(np.uint8))
+
+    @torch.no_grad()
+    def predict_video(self, path):
+        """{"action": {class name: probability}} of a video file, sampled and transformed as validation did."""
+        if self.family != "action":
+            raise ConfigError(f"{self.name} is a {self.family} model; predict_video is for action models")
+        path = Path(path)
+        if path.suffix.lower() not in VIDEO_EXTS:
+            raise DataError(f"{path.name} is not a video file ({', '.join(VIDEO_EXTS)})")
+        args = {k: v for k, v in self.dataset_args.items() if k not in VIDEO_DATA_ARGS}
+        with tempfile.TemporaryDirectory() as tmp:  # an unlabelled one-clip split, read as validation reads
+            clip = Path(tmp) / "clips" / path.name
+            clip.parent.mkdir()
+            try:
+                clip.symlink_to(path.resolve())
+            except OSError:
+                import shutil
+
+                shutil.copyfile(path, clip)
+            try:
+                sample = VideoDataset(tmp, "clips", self.transform, **args)[0]
+            except DataError as e:  # name the user's file, not the temporary link
+                raise DataError(str(e).replace(str(clip), path.name)) from e
+        logits = self.inferer(self.model, sample["input"][None].to(self.device))
+        probs = logits.float().softmax(-1)[0].tolist()
+        return {"action": dict(zip(self.class_names[self.output_names[0]], probs))}
+
+    # --- description -----------------------------------------------------------------------
+    def metadata(self):
+        """What an exported file needs to be used without this repo; string values (lists and
+        dicts as JSON), for ONNX metadata_props and TorchScript extra files alike."""
+        meta = {
+            "family": self.family, "model": self.cfg["model"]["type"], "config_name": self.cfg.get("name", ""),
+            "checkpoint": Path(self.checkpoint).name, "layout": self.layout, "color": "RGB",
+            "input_size": self.preprocessing["input_size"], "mean": self.preprocessing["mean"],
+            "std": self.preprocessing["std"], "max_pixel_value": self.preprocessing["max_pixel_value"],
+            "normalize": "input = (pixel / max_pixel_value - mean) / std per channel, pixels RGB 0..255",
+            "output_names": self.output_names, "class_names": self.class_names,
+            "output_activation": "sigmoid" if self.family == "wrinkle" else "softmax",
+            "transform": self.transform_config,
+        }
+        if self.family == "action":
+            meta["frames"] = self.frames
+        if self.family == "wrinkle":
+            meta.update(threshold=self.threshold, pad_to_multiple=self.pad_divisor)
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+    def _outputs(self, class_names):
+        """(output names, {output name: class names})."""
+        if self.family == "wrinkle":
+            return ["logits"], {"logits": ["wrinkle"]}
+        if self.family == "face":
+            target = self.dataset_args.get("target", "heads")
+            heads = face_head_names(self.dataset_args)
+            if target == "heads":
+                return list(HEADS), heads
+            return ["logits"], {"logits": face_class_names() if target == "class" else heads[target]}
+        names = list(class_names) if class_names else action_class_names(self.dataset_args)
+        classes = self.cfg["model"]["args"].get("num_classes")
+        if classes is not None and len(names) != classes:
+            if class_names:
+                raise ConfigError(f"{len(names)} class names given for a model with {classes} classes")
+            log.warning(f"{self.checkpoint}: the data root names {len(names)} classes, the model has {classes}; "
+                        "classes are shown by number")
+            names = [f"class {i}" for i in range(classes)]
+        return ["logits"], {"logits": names}
+
+
+def family_of(cfg):
+    """'wrinkle', 'face' or 'action', from the dataset the config trains on."""
+    dataset_type = B.split_config(cfg, "val")[0].get("type")
+    cls = DATASETS.get(dataset_type, "data.dataset.type")
+    for base, family in FAMILIES:
+        if isinstance(cls, type) and issubclass(cls, base):
+            return family
+    raise ConfigError(f"data.dataset.type: {dataset_type} is not a dataset of a known task family "
+                      f"({', '.join(b.__name__ for b, _ in FAMILIES)}); the predictor cannot tell its outputs")
+
+
+def face_head_names(dataset_args):
+    """Each head's class names, the age bins spelled out from the dataset's age_bins."""
+    b0, b1 = dataset_args.get("age_bins") or DEFAULT_AGE_BINS
+    age = [f"{HEAD_NAMES['age'][0]} (<{b0:g})", f"{HEAD_NAMES['age'][1]} ({b0:g} to <{b1:g})",
+           f"{HEAD_NAMES['age'][2]} ({b1:g}+)"]
+    return {"mask": list(HEAD_NAMES["mask"]), "gender": list(HEAD_NAMES["gender"]), "age": age}
+
+
+def action_class_names(dataset_args):
+    """The class names the dataset gave its labels: `classes` in the config, else those found in
+    the data root (class folders, or the annotation file), as training found them."""
+    if dataset_args.get("classes"):
+        return list(dataset_args["classes"])
+    root = Path(dataset_args.get("root", ""))
+    try:
+        if dataset_args.get("annotation_file"):
+            annotation = Path(dataset_args["annotation_file"])
+            return read_annotations(annotation if annotation.is_absolute() else root / annotation, root)[1]
+        return scan_split(root, dataset_args.get("split", "val"))[1]
+    except (DataError, OSError) as e:
+        log.warning(f"class names unknown: the training data is not at {root} ({e}); give class_names")
+        return []
+
+
+def wrinkle_threshold(cfg):
+    """The threshold test.py would use: the prediction writer's, else the metric's, else 0.5."""
+    for block in (cfg.get("test") or {}).get("writers", []) + (cfg.get("metrics") or []):
+        threshold = (block.get("args") or {}).get("threshold")
+        if threshold is not None:
+            return float(threshold)
+    return 0.5

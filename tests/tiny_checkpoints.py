@@ -1,0 +1,29 @@
+"""Checkpoints of tiny untrained models, one per task family, saved as train.py saves them (the
+resolved quick config inside), for the predictor, export and web-demo tests."""
+from conftest import REPO, TINY_MODEL
+from trainer.build import build_model
+from utils.checkpoint import save_checkpoint
+from utils.config import apply_overrides, load_config
+
+TEST_RESNET = "model.args.backbone=test_resnet"  # timm's tiny test network
+RECIPES = {
+    "wrinkle": ("configs/wrinkle_quick.json", []),
+    "face_heads": ("configs/mask_multihead_quick.json", [TEST_RESNET]),
+    "face_18": ("configs/mask_single18.json", [TEST_RESNET]),
+    "action_3d": ("configs/action_quick.json", []),
+    "action_2d": ("configs/action_frame2d_quick.json", []),
+}
+
+
+def tiny_checkpoint(kind, path, *overrides, seed=0):
+    """Build the recipe's model (the wrinkle U-Net shrunk to the tests' tiny one) and save it."""
+    import torch
+
+    base, own = RECIPES[kind]
+    cfg = apply_overrides(load_config(REPO / base), ["device=cpu", *own, *overrides])
+    if kind == "wrinkle":
+        cfg["model"] = TINY_MODEL
+    torch.manual_seed(seed)
+    model = build_model(cfg, load_weights_from_config=False)
+    save_checkpoint({"model": model.state_dict(), "config": cfg, "epoch": 1}, path)
+    return path
