@@ -10,10 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from data_loader.face_regions import FaceRegions
 from utils.registry import WRITERS
+
+from .predictions import probability_maps, read_bgr_or_black
 
 # Distinct BGR colours (matplotlib's tab10), one per part in the regions' order.
 PALETTE = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148), (75, 86, 140),
@@ -35,14 +36,9 @@ class PartOverlayWriter:
         self.threshold = threshold
 
     def write(self, batch, logits):
-        probs = torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()
-        meta = batch["meta"]
-        for i, prob in enumerate(probs):
-            h, w = (int(v) for v in meta["size"][i])
-            image = cv2.imread(meta["image_path"][i], cv2.IMREAD_COLOR)
-            if image is None or image.shape[:2] != (h, w):
-                image = np.zeros((h, w, 3), np.uint8)
-            cv2.imwrite(str(self.out / f"{meta['name'][i]}_parts.png"), self.draw(image, prob[:h, :w] >= self.threshold))
+        for name, prob, image_path in probability_maps(batch, logits):
+            image = read_bgr_or_black(image_path, prob.shape)
+            cv2.imwrite(str(self.out / f"{name}_parts.png"), self.draw(image, prob >= self.threshold))
             self.count += 1
 
     def draw(self, image, mask):

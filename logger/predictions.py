@@ -12,6 +12,21 @@ import torch
 from utils.registry import WRITERS
 
 
+def probability_maps(batch, logits):
+    """(name, probability map at the image's original size, image path) per sample of a batch."""
+    probs = torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()
+    meta = batch["meta"]
+    for i, prob in enumerate(probs):
+        h, w = (int(v) for v in meta["size"][i])
+        yield meta["name"][i], prob[:h, :w], meta["image_path"][i]
+
+
+def read_bgr_or_black(image_path, shape):
+    """The original image for an overlay, or black when it is gone or of another size."""
+    image = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    return image if image is not None and image.shape[:2] == tuple(shape) else np.zeros((*shape, 3), np.uint8)
+
+
 @WRITERS.register
 class SegmentationWriter:
     """Per image: `npy/<name>.npy` (wrinkle probability at the original size; float32, or
@@ -34,26 +49,18 @@ class SegmentationWriter:
         self.threshold = threshold
 
     def write(self, batch, logits):
-        probs = torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()
-        meta = batch["meta"]
-        for i, prob in enumerate(probs):
-            h, w = (int(v) for v in meta["size"][i])
-            prob = prob[:h, :w]
-            name = meta["name"][i]
+        for name, prob, image_path in probability_maps(batch, logits):
             mask = (prob >= self.threshold).astype(np.uint8) * 255
             if self.npy:
                 np.save(self.out / "npy" / f"{name}.npy", prob.astype(self.npy_dtype))
             if self.png:
                 cv2.imwrite(str(self.out / "png" / f"{name}.png"), mask)
             if self.overlay:
-                cv2.imwrite(str(self.out / "overlay" / f"{name}_overlay.png"), self._overlay(meta["image_path"][i], mask))
+                cv2.imwrite(str(self.out / "overlay" / f"{name}_overlay.png"), self._overlay(image_path, mask))
             self.count += 1
 
     def _overlay(self, image_path, mask):
-        image = cv2.imread(image_path, cv2.IMREAD_COLOR)
-        if image is None or image.shape[:2] != mask.shape:
-            image = np.zeros((*mask.shape, 3), np.uint8)
-        image = image.astype(np.float32)
+        image = read_bgr_or_black(image_path, mask.shape).astype(np.float32)
         on = mask > 0
         bgr = self.color[::-1]  # config colour is RGB, OpenCV writes BGR
         image[on] = (1 - self.alpha) * image[on] + self.alpha * bgr
