@@ -32,9 +32,11 @@ def export_onnx(predictor, out, opset=None):
     """torch.export-based exporter (dynamo=True, the default since PyTorch 2.9; needs onnxscript):
     the TorchScript-based one is deprecated. Dynamic axes are declared as torch.export Dims."""
     try:
+        import onnxruntime  # noqa: F401  (the check after export runs the file)
         import onnxscript  # noqa: F401
     except ImportError as e:
-        raise ConfigError("ONNX export needs onnx and onnxscript: pip install onnx onnxscript onnxruntime") from e
+        raise ConfigError(f"ONNX export needs onnx, onnxscript and onnxruntime ({e.name} is missing): "
+                          "pip install -r requirements-deploy.txt") from e
     module, x = predictor.export_module(), predictor.example_input(batch=2)
     dims = {axis: torch.export.Dim.DYNAMIC for axis in predictor.dynamic_axes()}
     with torch.no_grad():
