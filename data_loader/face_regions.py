@@ -195,6 +195,6 @@ def crop_array(array, box, fill=None):
 def crop_tensor(x, box):
     """The same crop of an (N, C, H, W) tensor, border pixels repeated outside (differentiable)."""
     x0, y0, x1, y1 = box
-    rows = torch.as_tensor(_indices(y0, y1, x.shape[-2])[0], device=x.device)
-    cols = torch.as_tensor(_indices(x0, x1, x.shape[-1])[0], device=x.device)
+    rows = torch.as_tensor(_indices(y0, y1, int(x.shape[-2]))[0], device=x.device)
+    cols = torch.as_tensor(_indices(x0, x1, int(x.shape[-1]))[0], device=x.device)
     return x.index_select(-2, rows).index_select(-1, cols)

@@ -57,7 +57,7 @@ class PartitionedSegmenter(nn.Module):
 
     def locate(self, x):
         """Per image of the batch: {part: Region}. Fixed regions are the same for the whole batch."""
-        h, w = x.shape[-2:]
+        h, w = (int(v) for v in x.shape[-2:])  # ints: under tracing/export the size is then a constant
         if not self.regions.needs_image:
             return [self.regions.locate(size=(h, w))] * x.shape[0]
         images = ((x.detach()[:, :3].float() * self.std + self.mean) * self.max_pixel_value).clamp(0, 255)
@@ -65,10 +65,11 @@ class PartitionedSegmenter(nn.Module):
         return [self.regions.locate(image=np.ascontiguousarray(im)) for im in images]
 
     def forward(self, x):
-        n, _, h, w = x.shape
-        per_image = self.locate(x)
-        shared = all(r is per_image[0] for r in per_image)
-        groups = [(list(range(n)), per_image[0])] if shared else [([i], r) for i, r in enumerate(per_image)]
+        h, w = (int(v) for v in x.shape[-2:])
+        if self.regions.needs_image:  # regions follow each face: one image at a time
+            groups = [([i], r) for i, r in enumerate(self.locate(x))]
+        else:  # fixed regions: the whole batch at once (no per-sample Python, so it exports)
+            groups = [(slice(None), self.regions.locate(size=(h, w)))]
         best = total = count = None
         for index, regions in groups:
             for part, model in self.models.items():
@@ -96,7 +97,10 @@ class PartitionedSegmenter(nn.Module):
             total, count = torch.zeros_like(best), torch.zeros_like(best)
         piece = logits[..., r0 - box[1]:r1 - box[1], c0 - box[0]:c1 - box[0]].to(best.dtype)
         m = torch.as_tensor(mask, device=x.device)
-        window = (torch.as_tensor(index, device=x.device), slice(None), slice(r0, r1), slice(c0, c1))
+        # Index tensors, not slices: advanced indexing copies, so the in-place update below keeps autograd happy.
+        rows = torch.arange(x.shape[0], device=x.device) if isinstance(index, slice) else \
+            torch.as_tensor(index, device=x.device)
+        window = (rows, slice(None), slice(r0, r1), slice(c0, c1))
         best[window] = torch.where(m, torch.maximum(best[window], piece), best[window])
         if self.regions.overlap == "mean":
             total[window] = total[window] + torch.where(m, torch.sigmoid(piece), torch.zeros_like(piece))

@@ -75,6 +75,7 @@ class Predictor:
         self.preprocessing = describe(self.transform)
         self.output_names, self.class_names = self._outputs(class_names)
         self.threshold = wrinkle_threshold(cfg) if self.family == "wrinkle" else None
+        self.fixed_size = None  # [H, W] an export is made for, where the preprocessing keeps any size
 
     @classmethod
     def from_checkpoint(cls, path, weights="auto", device="cpu", class_names=None):
@@ -123,20 +124,46 @@ class Predictor:
         args = (self.cfg.get("inference") or {}).get("args") or {}
         return int(args.get("divisor", 32 if self.preprocessing["input_size"] is None else 1))
 
+    @property
+    def input_size(self):
+        return self.preprocessing["input_size"] or self.fixed_size
+
+    def fix_input_size(self, height, width):
+        """Export for one image size (`tools/export.py --input-size`): required by the partitioned
+        model, whose regions are fractions of the image size; optional for other wrinkle models."""
+        if self.preprocessing["input_size"] is not None:
+            raise ConfigError(f"--input-size: this model's preprocessing already fixes the size "
+                              f"{self.preprocessing['input_size']}")
+        d = 1 if self.partitioned else self.pad_divisor
+        if height % d or width % d or min(height, width) < 1:
+            raise ConfigError(f"--input-size {height} {width}: this model takes sizes that are multiples of {d}")
+        self.fixed_size = [int(height), int(width)]
+
+    @property
+    def partitioned(self):
+        return type(self.model).__name__ == "PartitionedSegmenter"
+
     def example_input(self, batch=2):
         """A random input of the shape the model takes, for tracing and export."""
-        h, w = self.preprocessing["input_size"] or (2 * self.pad_divisor, 3 * self.pad_divisor)
+        h, w = self.input_size or (2 * self.pad_divisor, 3 * self.pad_divisor)
         shape = {"NCHW": (3, h, w), "NCTHW": (3, self.frames, h, w), "NTCHW": (self.frames, 3, h, w)}[self.layout]
         return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0)).to(self.device)
 
     def dynamic_axes(self):
         """Input axes of free size: the batch, and height/width when the preprocessing keeps any size."""
         axes = {0: "batch"}
-        if self.preprocessing["input_size"] is None:
+        if self.input_size is None:
             axes.update({2: "height", 3: "width"})
         return axes
 
     def export_module(self):
+        if self.partitioned:
+            if self.model.regions.needs_image:
+                raise ConfigError("a partitioned model whose regions follow detected landmarks cannot be exported "
+                                  "(the detector runs outside the graph); export each part's model_best.pth instead")
+            if self.input_size is None:
+                raise ConfigError("a partitioned model is exported for one image size (its regions are fractions "
+                                  "of it): give --input-size H W, the size of your aligned face images")
         return ExportModule(self.model, self.output_names).eval()
 
     # --- predictions -----------------------------------------------------------------------
@@ -206,7 +233,7 @@ class Predictor:
         meta = {
             "family": self.family, "model": self.cfg["model"]["type"], "config_name": self.cfg.get("name", ""),
             "checkpoint": Path(self.checkpoint).name, "layout": self.layout, "color": "RGB",
-            "input_size": self.preprocessing["input_size"], "mean": self.preprocessing["mean"],
+            "input_size": self.input_size, "mean": self.preprocessing["mean"],
             "std": self.preprocessing["std"], "max_pixel_value": self.preprocessing["max_pixel_value"],
             "normalize": "input = (pixel / max_pixel_value - mean) / std per channel, pixels RGB 0..255",
             "output_names": self.output_names, "class_names": self.class_names,

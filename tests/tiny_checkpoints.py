@@ -12,7 +12,9 @@ RECIPES = {
     "face_18": ("configs/mask_single18.json", [TEST_RESNET]),
     "action_3d": ("configs/action_quick.json", []),
     "action_2d": ("configs/action_frame2d_quick.json", []),
+    "partitioned": ("configs/wrinkle_quick.json", []),  # a merged model of two parts, as train_parts writes
 }
+PARTS = {"forehead": [0.27, 0.14, 0.73, 0.33], "left_cheek": [0.15, 0.50, 0.34, 0.71]}
 
 
 def tiny_checkpoint(kind, path, *overrides, seed=0):
@@ -23,6 +25,9 @@ def tiny_checkpoint(kind, path, *overrides, seed=0):
     cfg = apply_overrides(load_config(REPO / base), ["device=cpu", *own, *overrides])
     if kind == "wrinkle":
         cfg["model"] = TINY_MODEL
+    if kind == "partitioned":
+        cfg["model"] = {"type": "PartitionedSegmenter", "args": {"regions": {"parts": PARTS, "margin": 0.25},
+                                                                 "models": {p: TINY_MODEL for p in PARTS}}}
     torch.manual_seed(seed)
     model = build_model(cfg, load_weights_from_config=False)
     save_checkpoint({"model": model.state_dict(), "config": cfg, "epoch": 1}, path)

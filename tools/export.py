@@ -89,6 +89,8 @@ def main(argv=None):
                    help="which weights: auto = EMA when the run monitored val_ema/*")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     p.add_argument("--class-names", nargs="+", help="an action model's class names, when its data root is gone")
+    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="export for this image size only (required for a partitioned wrinkle model)")
     p.add_argument("--no-check", action="store_true", help="skip running the exported file against PyTorch")
     args = p.parse_args(argv)
 
@@ -99,6 +101,8 @@ def main(argv=None):
     try:
         predictor = Predictor.from_checkpoint(args.resume, weights=args.weights, device="cpu",
                                               class_names=args.class_names)
+        if args.input_size:
+            predictor.fix_input_size(*args.input_size)
         out = Path(args.out or Path(args.resume).with_suffix(FORMATS[args.format]))
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.format == "onnx":
