@@ -60,8 +60,9 @@ def app(tmp_path_factory, action_videos):
 
 @pytest.fixture(scope="module")
 def page(app):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)  # expect() waits 5 s by default: too short for a first CPU prediction
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page()
@@ -89,7 +90,9 @@ def test_a_face_photo_gets_mask_gender_age_with_probabilities_and_the_wrinkle_ar
     expect(main.get_by_text("wrinkle pixels in red")).to_be_visible()
     images = main.locator("[data-testid='stImage'] img")  # the photo and the wrinkle overlay, both decoded
     expect(images).to_have_count(2)
-    assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(2))
+    for i in range(2):  # wait until each has loaded (or failed), then check it decoded
+        images.nth(i).evaluate("img => img.complete || new Promise(done => { img.onload = img.onerror = done; })")
+        assert images.nth(i).evaluate("img => img.naturalWidth") > 0
     assert "Traceback" not in main.inner_text()
 
 
