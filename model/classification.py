@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from utils.checkpoint import load_checkpoint, load_weights, model_state, strip_prefixes
+from utils.checkpoint import load_checkpoint, load_partial, model_state, strip_prefixes
 from utils.errors import ConfigError
 from utils.registry import MODELS
 
@@ -65,6 +65,7 @@ class ClassificationModel(nn.Module):
                  heads: Optional[dict] = None, pretrained: bool = False, backbone_weights: Optional[str] = None,
                  drop_rate: float = 0.0, in_chans: int = 3, **backbone_args):
         super().__init__()
+        self.backbone_name = backbone
         if (num_classes is None) == (heads is None):
             raise ValueError("give either num_classes (one head) or heads ({name: classes, ...})")
         for name, n in (heads or {"num_classes": num_classes}).items():
@@ -88,14 +89,7 @@ class ClassificationModel(nn.Module):
         state = strip_prefixes(model_state(load_checkpoint(path)))
         if state and all(k.startswith("backbone.") for k in state if not k.startswith(("head.", "heads."))):
             state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-        report = load_weights(self.backbone, state, strict=False, source=str(path))
-        loaded = len(self.backbone.state_dict()) - len(report["missing"]) - len(report["shape_mismatch"])
-        if loaded == 0:
-            raise ConfigError(f"model.args.backbone_weights: no tensor of {path} matches this backbone; is it a "
-                              f"state dict of the same architecture? (its keys look like {sorted(state)[:3]})")
-        log.info(f"backbone weights from {path}: {loaded} tensors loaded, {len(report['missing'])} missing, "
-                 f"{len(report['unexpected'])} unexpected (e.g. a classifier), "
-                 f"{len(report['shape_mismatch'])} of another shape")
+        load_partial(self.backbone, state, path, what=f"the {self.backbone_name} backbone (model.args.backbone_weights)")
 
     def forward(self, x):
         features = self.backbone(x)

@@ -16,7 +16,7 @@ import logging
 
 import torch.nn as nn
 
-from utils.checkpoint import load_checkpoint, load_weights, model_state, strip_prefixes
+from utils.checkpoint import load_checkpoint, load_partial, model_state, strip_prefixes
 from utils.errors import CheckpointError
 
 log = logging.getLogger("facetrain")
@@ -54,19 +54,9 @@ def load_pretrained(model, source, classifier=None):
         log.info(f"{source}: classifier '{head}' replaced ({old} classes in the checkpoint, {new} here): "
                  "it starts from a fresh initialisation")
         state = {k: v for k, v in state.items() if k not in replaced}
-    report = load_weights(model, state, strict=False, source=str(source))
-    loaded = len(own) - len(report["missing"]) - len(report["shape_mismatch"])
-    if loaded == 0:
-        raise CheckpointError(f"{source}: no tensor matches {type(model).__name__}; is it a checkpoint of this "
-                              f"architecture? (checkpoint keys look like {sorted(state)[:3]})")
-    report = {"loaded": loaded, **report, "missing": sorted(set(report["missing"]) - set(replaced)),
-              "classifier_replaced": replaced}
-    log.info(f"{source}: loaded {loaded} of {len(own)} tensors")
-    for kind in ("missing", "unexpected", "shape_mismatch"):
-        if report[kind]:
-            keys = report[kind]
-            log.warning(f"{source}: {len(keys)} {kind.replace('_', ' ')} key(s), left as initialised or ignored: "
-                        f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
+    report = load_partial(model, state, source)
+    report["missing"] = sorted(set(report["missing"]) - set(replaced))
+    report["classifier_replaced"] = replaced
     return report
 
 

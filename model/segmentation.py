@@ -16,7 +16,7 @@ import segmentation_models_pytorch as smp
 import torch
 import torch.nn as nn
 
-from utils.checkpoint import load_checkpoint, load_weights, model_state
+from utils.checkpoint import load_checkpoint, load_partial, model_state
 from utils.errors import ConfigError
 from utils.registry import MODELS
 
@@ -62,13 +62,8 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
                         in_channels=in_channels, classes=classes, **kwargs)
     if local:
         state = model_state(load_checkpoint(encoder_weights))
-        report = load_weights(model.encoder, state, strict=False, source=str(encoder_weights))
-        loaded = len(model.encoder.state_dict()) - len(report["missing"]) - len(report["shape_mismatch"])
-        if loaded == 0:
-            raise ConfigError(f"model.args.encoder_weights: no tensor of {encoder_weights} matches the "
-                              f"{encoder_name} encoder; is it an encoder state dict?")
-        log.info(f"encoder weights from {encoder_weights}: {loaded} tensors loaded, "
-                 f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected")
+        load_partial(model.encoder, state, encoder_weights,
+                     what=f"the {encoder_name} encoder (model.args.encoder_weights)")
     _drop_unused_encoder_stages(model, in_channels)
     return model
 

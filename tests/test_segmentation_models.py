@@ -4,7 +4,7 @@ import torch
 
 from model.inference import Direct
 from trainer.build import build_model
-from utils.errors import ConfigError
+from utils.errors import CheckpointError, ConfigError
 
 
 def _cfg(**args):
@@ -37,7 +37,7 @@ def test_encoder_weights_load_from_a_local_file(tmp_path):
 def test_a_file_that_is_not_an_encoder_is_refused(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, path)
-    with pytest.raises(ConfigError, match="no tensor of .*other.pth matches the resnet18 encoder"):
+    with pytest.raises(CheckpointError, match="other.pth: no tensor matches the resnet18 encoder"):
         build_model(_cfg(encoder_weights=str(path)))
 
 

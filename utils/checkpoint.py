@@ -1,4 +1,5 @@
 """Checkpoints: plain data, written atomically, read with weights_only=True."""
+import logging
 import os
 import pickle
 import shutil
@@ -8,6 +9,8 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
+
+log = logging.getLogger("facetrain")
 
 
 def save_checkpoint(state, path):
@@ -45,7 +48,7 @@ def load_checkpoint(path, map_location="cpu"):
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path}: refused to load: it holds objects other than tensors and plain data, and loading "
-            f"them could run code. Only load it with weights_only=False if you trust its source. ({e})"
+            f"them could run code. Unpickle it yourself only if you trust its source. ({e})"
         ) from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from e
@@ -87,6 +90,26 @@ def load_weights(model, state, strict=True, source="checkpoint"):
     usable = {k: v for k, v in state.items() if k in own and k not in shape}
     model.load_state_dict(usable, strict=False)
     return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape}
+
+
+def load_partial(module, state, source, what=None):
+    """Pretrained weights: load whatever of `state` fits `module` and report the rest (a classifier
+    of another task, say). A file of which nothing fits is refused: it is not weights of this
+    architecture. Returns load_weights' report plus "loaded" (a count)."""
+    what = what or type(module).__name__
+    report = load_weights(module, state, strict=False, source=str(source))
+    total = len(module.state_dict())
+    loaded = total - len(report["missing"]) - len(report["shape_mismatch"])
+    if loaded == 0:
+        raise CheckpointError(f"{source}: no tensor matches {what}; is it a state dict of this architecture? "
+                              f"(its keys look like {sorted(state)[:3]})")
+    log.info(f"{what}: loaded {loaded} of {total} tensors from {source}")
+    for kind in ("missing", "unexpected", "shape_mismatch"):
+        if report[kind]:
+            keys = report[kind]
+            log.info(f"{source}: {len(keys)} {kind.replace('_', ' ')} key(s), left as initialised or ignored: "
+                     f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
+    return {"loaded": loaded, **report}
 
 
 def _mismatch(source, missing, unexpected, shape, own, state):
