@@ -22,9 +22,8 @@ sys.path.insert(0, str(REPO))
 from data_loader.video_io import VIDEO_EXTS  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from model.preprocessing import decode_image  # noqa: E402
-from utils.errors import CheckpointError, ConfigError, DataError  # noqa: E402
+from utils.errors import DataError, USER_ERRORS  # noqa: E402
 
-KNOWN_ERRORS = (CheckpointError, ConfigError, DataError)
 
 
 def parse_args():
@@ -52,7 +51,7 @@ def choose_checkpoints(args):
         try:
             modified = Path(path).stat().st_mtime if Path(path).is_file() else 0.0
             predictors.append(load(path, modified, args.device))
-        except KNOWN_ERRORS as e:
+        except USER_ERRORS as e:
             st.sidebar.error(f"{path}: {e}")
         except Exception as e:  # noqa: BLE001 - a checkpoint from elsewhere must not take the page down
             st.sidebar.error(f"{path}: cannot be loaded: {type(e).__name__}: {e}")
@@ -89,7 +88,7 @@ def run(predictor, show, *inputs):
     st.subheader(predictor.name)
     try:
         show(predictor, *inputs)
-    except KNOWN_ERRORS as e:
+    except USER_ERRORS as e:
         st.error(str(e))
     except Exception as e:  # noqa: BLE001 - the page must stay up whatever the model meets
         st.error(f"{predictor.name} could not process this file: {type(e).__name__}: {e}")

@@ -10,7 +10,7 @@ import sys
 
 from utils.cli import add_config_args, parser, resolve
 from utils.config import dump
-from utils.errors import CheckpointError, ConfigError, DataError
+from utils.errors import USER_ERRORS
 
 
 def main(argv=None):
@@ -38,7 +38,7 @@ def main(argv=None):
             return 0
         run_test(cfg, args.resume, split=split, out_dir=args.out, weights=args.weights,
                  tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"))
-    except (ConfigError, DataError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -8,7 +8,7 @@ import sys
 
 from utils.cli import add_config_args, parser, resolve
 from utils.config import dump
-from utils.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
+from utils.errors import NonFiniteLossError, USER_ERRORS
 
 SHORTCUTS = (("lr", "optimizer.args.lr"), ("bs", "data.train.loader.batch_size"), ("epochs", "trainer.epochs"),
              ("device", "device"), ("seed", "seed"))
@@ -36,7 +36,7 @@ def main(argv=None):
             print(dump(cfg))
             return 0
         run_training(cfg, resume=args.resume)
-    except (ConfigError, DataError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except NonFiniteLossError as e:

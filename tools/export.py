@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from utils.errors import CheckpointError, ConfigError, DataError  # noqa: E402
+from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TORCHSCRIPT_METADATA = "metadata.json"
@@ -109,7 +109,7 @@ def main(argv=None):
             export_onnx(predictor, out, args.opset)
         else:
             export_torchscript(predictor, out)
-    except (ConfigError, DataError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({args.format}: input 'input' {predictor.layout}, outputs {predictor.output_names})")

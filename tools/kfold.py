@@ -29,7 +29,7 @@ from tools.ensemble import average, read_probabilities, write_outputs  # noqa: E
 from tools.score_submission import score  # noqa: E402
 from utils.cli import add_config_args, parser, resolve  # noqa: E402
 from utils.config import get_path, set_path  # noqa: E402
-from utils.errors import CheckpointError, ConfigError, DataError  # noqa: E402
+from utils.errors import ConfigError, DataError, USER_ERRORS  # noqa: E402
 
 log = logging.getLogger("facetrain")
 WRITER = {"type": "MaskSubmissionWriter"}
@@ -136,7 +136,7 @@ def main(argv=None):
     try:
         cfg = resolve(args, None, (("bs", "data.train.loader.batch_size"), ("device", "device")))
         run_kfold(cfg, args.folds, args.out, device=args.device or cfg.get("device"))
-    except (ConfigError, DataError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.cli import add_config_args, parser, resolve  # noqa: E402
 from utils.config import dump  # noqa: E402
-from utils.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError  # noqa: E402
+from utils.errors import CheckpointError, ConfigError, NonFiniteLossError, USER_ERRORS  # noqa: E402
 
 log = logging.getLogger("facetrain")
 SPLITS = ("train", "val", "test")
@@ -181,7 +181,7 @@ def main(argv=None):
             print(dump(cfg))
             return 0
         train_parts(cfg, args.part, args.experiment, args.merge_only)
-    except (ConfigError, DataError, CheckpointError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except NonFiniteLossError as e:

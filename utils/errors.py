@@ -15,3 +15,7 @@ class DataError(RuntimeError):
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the run stops before saving anything."""
+
+
+# What the command lines print as "error: <message>" (exit code 2) instead of a traceback.
+USER_ERRORS = (ConfigError, DataError, CheckpointError)
