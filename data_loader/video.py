@@ -167,8 +167,15 @@ class VideoDataset(BaseDataset):
                  for s in starts]
         return torch.stack(views)
 
-    def labels(self):
+    def labels(self, key=None):
+        """Class ids per clip (None in an unlabelled split); `key` is accepted for the shared interface
+        of ClassBalanced and "auto" class weights, a clip having one label."""
+        if key not in (None, "class"):
+            raise ValueError(f"key: a video dataset has one label per clip (key null or 'class'), got {key!r}")
         return [c.label for c in self.clips]
+
+    def class_counts(self, key=None):
+        return np.bincount(np.asarray(self.labels(key)), minlength=len(self.classes))
 
     @staticmethod
     def collate_fn(batch):

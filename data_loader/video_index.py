@@ -112,9 +112,9 @@ def read_annotations(path, root, classes=None):
     if labelled and classes is None:
         if all(v.isdigit() for v in labels):
             classes = [str(i) for i in range(max(map(int, labels)) + 1)]
-        else:
-            classes = sorted(set(labels))
-            log.info(f"classes from the labels in {path}: {classes} (give `classes` so ids match every split)")
+        else:  # ids from one file's names would differ between splits that lack a class: refuse
+            raise DataError(f"annotation file {path} labels clips by name ({sorted(set(labels))[:5]} ...): give "
+                            "data.dataset.args.classes, the class names in id order, so every split agrees")
     index = {name: i for i, name in enumerate(classes or [])}
     clips = []
     for row, rel in enumerate(table.iloc[:, 0], start=start + 1):

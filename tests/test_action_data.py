@@ -191,6 +191,26 @@ def test_annotation_file_errors_name_the_row(action_root, tmp_path):
     missing.write_text("videos/val/fall/fall_0000.mp4 0\nvideos/val/fall/fall_9999.mp4 0\n")
     with pytest.raises(DataError, match=r"missing\.txt row 2: clip .*fall_9999\.mp4 not found"):
         VideoDataset(action_root, "val", annotation_file=str(missing))
+    # Names without `classes`: ids sorted from one file would differ in a split lacking a class.
+    names = tmp_path / "names.csv"
+    names.write_text("path,label\nvideos/val/stand/stand_0000.mp4,stand\n")
+    with pytest.raises(DataError, match=r"names\.csv labels clips by name .* give data\.dataset\.args\.classes"):
+        VideoDataset(action_root, "val", annotation_file=str(names))
+
+
+def test_class_balanced_sampling_and_auto_class_weights_work_on_clips(action_root):
+    from data_loader.samplers import ClassBalanced
+    from model.losses.classification import CrossEntropy
+
+    ds = VideoDataset(action_root / "videos", "train", clip_len=2, classes=list(CLASSES))
+    ds.clips = ds.clips[:-1]  # one class one clip short: the weights must follow the counts
+    counts = np.bincount([c.label for c in ds.clips], minlength=len(CLASSES))
+    assert ds.class_counts().tolist() == counts.tolist()
+    weights = np.asarray(ClassBalanced(ds))
+    assert np.allclose(weights, 1.0 / counts[[c.label for c in ds.clips]])
+    loss = CrossEntropy(weight="auto")
+    loss.prepare(ds)
+    assert torch.allclose(loss.weight, torch.tensor(counts.sum() / (len(CLASSES) * counts), dtype=loss.weight.dtype))
 
 
 def test_clips_of_different_sizes_in_a_batch_are_reported(action_root):
