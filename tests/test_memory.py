@@ -6,6 +6,7 @@ import torch
 
 import tests.components as components
 from conftest import TINY_MODEL
+from model import checkpointing
 from model.checkpointing import enable_activation_checkpointing
 from trainer import run_training
 from trainer.build import build_model
@@ -68,13 +69,20 @@ def _loss(out):
 
 
 @pytest.mark.parametrize("family", FAMILY_MODELS)
-def test_activation_checkpointing_gives_the_same_gradients(family):
+def test_activation_checkpointing_gives_the_same_gradients(family, monkeypatch):
     block, expected, shape = FAMILY_MODELS[family]
     torch.manual_seed(0)
     plain = build_model({"model": block}).eval()  # eval: BatchNorm is not updated twice
     ckpt = copy.deepcopy(plain)
     parts = enable_activation_checkpointing(ckpt)
     assert all(any(p.startswith(e) for p in parts) for e in expected), parts
+    calls = []  # wrapped blocks really recompute: they go through torch.utils.checkpoint
+    real = checkpointing.checkpoint
+    monkeypatch.setattr(checkpointing, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    timm_parts = [p for p in parts if p.endswith("(timm)")]
+    for p in timm_parts:  # timm checkpoints its own blocks once this flag is on
+        name = p.split(" ")[0]
+        assert (ckpt if name == "model" else ckpt.get_submodule(name)).grad_checkpointing, p
     x = torch.randn(*shape)
     for m in (plain, ckpt):
         m.zero_grad()
@@ -87,6 +95,7 @@ def test_activation_checkpointing_gives_the_same_gradients(family):
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-6), name
     assert plain.state_dict().keys() == ckpt.state_dict().keys()
+    assert len(calls) >= len(parts) - len(timm_parts)  # every wrapped block ran through checkpoint
 
 
 def test_copies_of_a_checkpointed_model_run_their_own_weights():
