@@ -67,7 +67,8 @@ def one_thread():
 
 
 def tiny_config(root, save_dir, *overrides, base="configs/wrinkle_quick.json"):
-    """The quick recipe shrunk for tests: tiny U-Net, 64px crops, CPU, no workers, 2 epochs."""
+    """The quick recipe shrunk for tests: tiny U-Net, 64px crops, CPU, no workers, 2 epochs, no run
+    report (its figures cost a second per run; tests/test_report.py turns it on)."""
     cfg = load_config(REPO / base)
     cfg["model"] = copy.deepcopy(TINY_MODEL)
     cfg["data"]["train"]["transform"][0]["args"].update(min_height=64, min_width=64)
@@ -75,7 +76,7 @@ def tiny_config(root, save_dir, *overrides, base="configs/wrinkle_quick.json"):
     return apply_overrides(cfg, [
         f"data.dataset.args.root={root}", f"trainer.save_dir={save_dir}", "device=cpu",
         "data.loader.num_workers=0", "data.loader.batch_size=4", "trainer.epochs=2", "trainer.progress=none",
-        "trainer.tensorboard=false", *overrides])
+        "trainer.tensorboard=false", "trainer.report=false", *overrides])
 
 
 @pytest.fixture

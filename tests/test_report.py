@@ -26,7 +26,7 @@ from utils.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COMMON = ["device=cpu", "data.loader.num_workers=0", "trainer.progress=none", "trainer.epochs=2",
-          "trainer.tensorboard=true", "trainer.report_samples=4"]
+          "trainer.tensorboard=true", "trainer.report=true", "trainer.report_samples=4"]
 
 
 def _train(cfg):
