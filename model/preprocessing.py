@@ -12,6 +12,7 @@ from albumentations.augmentations.crops.transforms import CropSizeError
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from data_loader.transforms import image_tensor
 from utils.errors import DataError
 
 # Two probe sizes of different aspect: a transform whose output has one size for both resizes or
@@ -38,19 +39,12 @@ def describe(transform):
 
 def apply(transform, image):
     """(3, H, W) float tensor of one RGB uint8 image, as the datasets produce it."""
-    import torch
-
     try:
         x = transform(image=image)["image"] if transform is not None else image
     except CropSizeError as e:
         raise DataError(f"the image is {image.shape[1]}x{image.shape[0]} pixels (width x height), too small for "
                         f"this model's preprocessing: {e}") from e
-    x = torch.as_tensor(x)
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    if x.dim() == 3 and x.shape[-1] == 3 and x.shape[0] != 3:  # HWC (no ToTensorV2)
-        x = x.permute(2, 0, 1)
-    return x.contiguous()
+    return image_tensor(x)
 
 
 def decode_image(data, name="upload", max_pixels=DEFAULT_MAX_PIXELS):

@@ -180,3 +180,19 @@ def test_compare_runs_marks_missing_metrics_and_names_bad_files(tmp_path, capsys
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="no 'metrics' mapping"):
         compare_runs.main([str(tmp_path / "bad.json")])
+
+
+@pytest.mark.parametrize("normalize", [{"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.25]}, None])
+def test_the_merged_model_undoes_the_evaluation_normalisation(tmp_path, normalize):
+    """A landmark detector inside the merged model must see the image as it was (none = divided by 255)."""
+    cfg = parts_config(tmp_path, tmp_path)
+    blocks = [b for b in cfg["data"]["val"]["transform"] if b["type"] != "Normalize"]
+    if normalize:
+        blocks.insert(-1, {"type": "Normalize", "args": normalize})
+    cfg["data"]["val"]["transform"] = blocks
+    regions = train_parts.regions_spec(cfg)
+    merged = train_parts.merged_config(cfg, regions, {p: TINY_MODEL for p in regions["parts"]}, "x")
+    args = merged["model"]["args"]
+    assert args["input_mean"] == (normalize or {}).get("mean", [0.0] * 3)
+    assert args["input_std"] == (normalize or {}).get("std", [1.0] * 3)
+    assert args["max_pixel_value"] == 255.0

@@ -70,12 +70,15 @@ def merged_config(cfg, regions, models, experiment):
 
 
 def _normalization(cfg):
-    """The evaluation Normalize's settings, so the merged model can undo them for a landmark detector."""
-    names = {"mean": "input_mean", "std": "input_std", "max_pixel_value": "max_pixel_value"}
-    for block in (cfg["data"].get("val") or {}).get("transform") or []:
-        if isinstance(block, dict) and block.get("type") == "Normalize":
-            return {names[k]: v for k, v in (block.get("args") or {}).items() if k in names}
-    return {}
+    """The evaluation transform's normalisation (as the predictor reads it: none means /255), so the
+    merged model can undo it for a landmark detector."""
+    from data_loader import build_transform
+    from model.preprocessing import describe
+    from trainer import build as B
+
+    _, transform, _ = B.split_config(cfg, "val")
+    d = describe(build_transform(transform, "data.val.transform"))
+    return {"input_mean": d["mean"], "input_std": d["std"], "max_pixel_value": d["max_pixel_value"]}
 
 
 def part_checkpoint(run_dir):
