@@ -28,9 +28,8 @@ from data_loader.video_io import VIDEO_EXTS
 from data_loader.wrinkle import WrinkleDataset
 from model.face_decode import probabilities as face_probabilities
 from trainer import build as B
-from trainer.testing import pick_weights
-from utils.checkpoint import load_checkpoint, load_weights
-from utils.errors import CheckpointError, ConfigError, DataError
+from trainer.testing import load_model
+from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS, import_builtins
 
 from .preprocessing import apply, describe
@@ -81,20 +80,9 @@ class Predictor:
     def from_checkpoint(cls, path, weights="auto", device="cpu", class_names=None):
         """`class_names` (a list) names an action model's classes when its data root is not at hand."""
         import_builtins()
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError:
-            raise
-        except Exception as e:  # e.g. struct.error from torch's unpickler on a short text file
-            raise CheckpointError(f"{path}: not a readable checkpoint: {type(e).__name__}: {e}") from e
-        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
-            raise CheckpointError(f"{path}: not a training checkpoint of this project (it needs 'model' and "
-                                  "'config'); give a model_best.pth / model_last.pth written by train.py")
+        model, ckpt, _ = load_model(path, weights=weights)
         cfg = ckpt["config"]
         B.validate(cfg, training=False)
-        model = B.build_model(cfg, load_weights_from_config=False)
-        which, state = pick_weights(ckpt, weights)
-        load_weights(model, state, strict=True, source=f"{path} ({which} weights)")
         return cls(cfg, model, path, class_names, B.resolve_device(device))
 
     @property

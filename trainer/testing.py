@@ -41,19 +41,31 @@ def pick_weights(ckpt, which):
     return which, ckpt["model"]
 
 
+def load_model(checkpoint, cfg=None, weights="auto"):
+    """(model with the checkpoint's weights, the checkpoint, which weights) - built from `cfg`, by
+    default the config inside the checkpoint."""
+    ckpt = load_checkpoint(checkpoint, map_location="cpu")
+    if cfg is None:
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
+            raise CheckpointError(f"{checkpoint}: not a training checkpoint of this project (it needs 'model' and "
+                                  "'config'); give a model_best.pth / model_last.pth written by train.py")
+        cfg = ckpt["config"]
+    model = B.build_model(cfg, load_weights_from_config=False)
+    which, state = pick_weights(ckpt, weights)
+    load_weights(model, state, strict=True, source=f"{checkpoint} ({which} weights)")
+    return model, ckpt, which
+
+
 def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_threshold=False, device="auto"):
     """Returns the result dict also written to <out_dir>/metrics.json."""
     import_builtins()
     B.validate(cfg, training=False)
     device = B.resolve_device(device or cfg.get("device", "auto"))
-    ckpt = load_checkpoint(checkpoint, map_location="cpu")
     split = split or ("test" if "test" in cfg["data"] else "val")
     out_dir = Path(out_dir or Path(checkpoint).parent / f"test-{split}")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    model = B.build_model(cfg, load_weights_from_config=False)
-    which, state = pick_weights(ckpt, weights)
-    load_weights(model, state, strict=True, source=f"{checkpoint} ({which} weights)")
+    model, ckpt, which = load_model(checkpoint, cfg, weights)
     model.to(device).eval()
     criterion = None
     if cfg.get("loss"):
