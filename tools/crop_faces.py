@@ -31,7 +31,7 @@ from data_loader.face_crop import center_plan, face_plan  # noqa: E402
 from data_loader.face_detection import build_detector  # noqa: E402
 from data_loader.wrinkle import IMAGE_EXTS  # noqa: E402
 from utils.config import parse_value  # noqa: E402
-from utils.errors import ConfigError, DataError  # noqa: E402
+from utils.errors import ConfigError, DataError, USER_ERRORS  # noqa: E402
 
 log = logging.getLogger("facetrain")
 FIELDS = ["file", "status", "faces", "face_x0", "face_y0", "face_x1", "face_y1", "crop_cx", "crop_cy", "crop_side",
@@ -207,11 +207,13 @@ def main(argv=None):
                               "MTCNN (pip install --no-deps facenet-pytorch)")
         if args.margin < 0 or (args.size is not None and args.size < 1):
             raise ConfigError("--margin must be >= 0 and --size >= 1")
+        if not 0 < args.center_crop <= 1:  # checked before any file is written
+            raise ConfigError(f"--center-crop: a fraction of the shorter side in (0, 1], got {args.center_crop}")
         root = config_root(args.config, args.override) if args.config else Path(args.input)
         if not root.is_dir():
             raise DataError(f"{root}: not a folder")
         summary = crop_folder(root, args.out, detector, args)
-    except (ConfigError, DataError, ValueError) as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log.info(f"{summary['images']} images in {root}: {summary['face']} faces, {summary['fallback']} centre crops, "
