@@ -16,6 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from base import BaseDataset  # noqa: E402
+from data_loader.mask_labels import HEADS  # noqa: E402, F401  (the face-attribute heads: mask 3, gender 2, age 3)
 from trainer import Trainer, run_training  # noqa: E402
 from utils.registry import DATASETS  # noqa: E402
 
@@ -45,7 +46,6 @@ class InMemory(BaseDataset):
         return {"input": self.inputs[index], "target": target_at(self.targets, index), "meta": {"index": index}}
 
 
-HEADS = {"mask": 3, "gender": 2, "age": 3}
 
 
 def target_at(targets, index):

@@ -18,9 +18,7 @@ import torch
 
 from common import HEADS, InMemory, table, time_plain_loop, time_trainer, write
 
-from model.losses.multi_head import MultiHeadLoss
-from model.losses.segmentation import WeightedBCE
-from trainer.build import build_model
+from trainer.build import build_criterion, build_model
 from utils.seed import seed_everything
 
 CASES = {
@@ -61,12 +59,6 @@ def config(case, shape, options, args, save_dir):
     }
 
 
-def plain_loss(case, device):
-    if case["kind"] == "heads":
-        return MultiHeadLoss({h: {"type": "CrossEntropy"} for h in HEADS}).to(device)
-    return WeightedBCE(20.0).to(device)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -88,7 +80,8 @@ def main(argv=None):
                 try:
                     t = time_trainer(config(case, shape, options, args, tmp))
                     seed_everything(0)
-                    q = time_plain_loop(build_model({"model": case["model"]}), plain_loss(case, device),
+                    criterion = build_criterion({"loss": case["loss"]}).to(device)
+                    q = time_plain_loop(build_model({"model": case["model"]}), criterion,
                                         InMemory(images, shape, case["kind"]), args.batch_size(case), args.epochs,
                                         device, 1e-4, options.get("amp"), options.get("channels_last", False),
                                         options.get("activation_checkpointing", False))
