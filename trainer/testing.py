@@ -88,6 +88,7 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
             if hasattr(w, "set_threshold"):
                 w.set_threshold(threshold)
     _, loader = B.build_data(cfg, split, device)
+    B.check_class_names(cfg, loader.dataset)
     result = evaluate(model, loader, metrics=metrics, writers=writers, prefix=split, **common)
     labelled = any(k != f"{split}/loss" for k in result)
     artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []

@@ -36,6 +36,7 @@ def run_training(cfg, resume=None, run_id=None):
 
     # Build and check everything before any directory is created: a bad config leaves nothing behind.
     train_set, train_loader = B.build_data(cfg, "train", device, train=True)
+    B.check_class_names(cfg, train_set)
     val_set, val_loader = B.build_data(cfg, "val", device)
     model = B.build_model(cfg, load_weights_from_config=resume is None)
     criterion = B.build_criterion(cfg)
