@@ -75,12 +75,14 @@ def test_test_py_writes_the_submission_in_info_csv_order(run, mask_root):
     assert report["split"] == "test" and report["outputs"][0]["submission"] == str(out / "submission.csv")
 
 
-def test_test_py_on_the_labelled_split_reports_what_sklearn_computes(run):
+def test_test_py_on_the_labelled_split_reports_what_sklearn_computes(run, mask_root):
     tmp, run_dir = run
     out = tmp / "val_pred"
     assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--split", "val", "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
-    pred = pd.read_csv(out / "predictions.csv")
+    pred = pd.read_csv(out / "predictions.csv", dtype={"ImageID": str})
+    val = MaskFaceDataset(mask_root, "val", label_fix="label_fix.csv")  # targets are the true (fixed) labels
+    assert pred["target"].tolist() == [dict(zip(val.image_ids, val.labels("class")))[i] for i in pred["ImageID"]]
     assert report["metrics"]["f1"] == pytest.approx(f1_score(pred["target"], pred["ans"], average="macro"))
     assert {"confusion_matrix.csv", "confusion_matrix.png", "probabilities.csv"} <= {p.name for p in out.iterdir()}
     assert {"true_class", "true_mask", "true_gender", "true_age"} <= set(pd.read_csv(out / "probabilities.csv").columns)
@@ -147,7 +149,9 @@ def test_kfold_trains_every_fold_and_writes_out_of_fold_predictions(mask_root, t
     oof = pd.read_csv(tmp_path / "kfold/oof_probabilities.csv", dtype={"ImageID": str})
     everyone = MaskFaceDataset(mask_root, "all", label_fix="label_fix.csv")
     assert sorted(oof["ImageID"]) == sorted(everyone.image_ids)  # every training photo exactly once
-    table = pd.read_csv(tmp_path / "kfold/oof_predictions.csv")
+    table = pd.read_csv(tmp_path / "kfold/oof_predictions.csv", dtype={"ImageID": str})
+    truth = dict(zip(everyone.image_ids, everyone.labels("class")))  # targets are the true (fixed) labels
+    assert table["target"].tolist() == [truth[i] for i in table["ImageID"]]
     assert summary["oof"]["f1"] == pytest.approx(f1_score(table["target"], table["ans"], average="macro"))
     assert sorted(summary["folds"]) == [0, 1]
     sub = pd.read_csv(summary["ensemble"]["submission"], dtype={"ImageID": str})
@@ -162,12 +166,3 @@ def test_train_py_on_the_shipped_config_generates_the_sample_data(tmp_path, monk
     assert train.main(args) == 0
     assert "generating it at data/samples/mask_faces" in capsys.readouterr().out
     assert (tmp_path / "data/samples/mask_faces/eval/info.csv").is_file()
-
-
-MASK_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("mask_*.json"))
-
-
-def test_the_recipes_are_shipped():
-    """Each runs one batch on the sample data in test_shipped_configs.py."""
-    assert {"mask_multihead_effnet.json", "mask_single18.json", "mask_age.json",
-            "mask_multihead_quick.json"} <= set(MASK_CONFIGS)
