@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from utils.registry import BATCH_TRANSFORMS
 
-FACE_HEADS = {"mask": 3, "gender": 2, "age": 3}
+from .mask_labels import HEADS as FACE_HEADS
 
 
 class _BatchMix:
@@ -36,7 +36,10 @@ class _BatchMix:
 
     def soft_targets(self, targets):
         if isinstance(targets, dict):
-            sizes = self.num_classes if isinstance(self.num_classes, dict) else FACE_HEADS
+            if isinstance(self.num_classes, int):
+                raise ValueError(f"{type(self).__name__}: the targets are heads {sorted(targets)}; give num_classes "
+                                 "per head ({head: classes}), or leave it out for the face heads")
+            sizes = self.num_classes or FACE_HEADS
             return {k: self._soft(v, sizes.get(k), f" of head '{k}'") for k, v in targets.items()}
         size = self.num_classes if isinstance(self.num_classes, int) else None
         return self._soft(targets, size, "")

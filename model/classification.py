@@ -10,24 +10,16 @@ state dict into the backbone instead (a timm/torchvision checkpoint, or one of o
 `backbone.` prefix is stripped; classifier weights in the file are ignored). Extra args go
 to timm.create_model (e.g. drop_path_rate) or torchvision's model builder.
 """
-import difflib
 import logging
 from typing import Optional
 
 import torch.nn as nn
 
 from utils.checkpoint import load_checkpoint, load_partial, model_state, strip_prefixes
-from utils.errors import ConfigError
-from utils.registry import MODELS
+from utils.registry import MODELS, unknown_name
 
 log = logging.getLogger("facetrain")
 TORCHVISION_PREFIX = "tv-"
-
-
-def _unknown(kind, name, names, path):
-    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise ConfigError(f"{path}: unknown {kind} '{name}'.{hint} ({len(names)} available)")
 
 
 def timm_backbone(name, pretrained, in_chans, **kwargs):
@@ -35,7 +27,7 @@ def timm_backbone(name, pretrained, in_chans, **kwargs):
     import timm
 
     if not timm.is_model(name):
-        _unknown("timm model", name, timm.list_models(), "model.args.backbone")
+        unknown_name("timm model", name, timm.list_models(), "model.args.backbone")
     model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
     # Models with a conv head after pooling (MobileNetV3, LCNet) output head_hidden_size features.
     return model, getattr(model, "head_hidden_size", None) or model.num_features
@@ -46,7 +38,7 @@ def torchvision_backbone(name, pretrained, in_chans, **kwargs):
     import torchvision
 
     if name not in torchvision.models.list_models(torchvision.models):
-        _unknown("torchvision model", name, torchvision.models.list_models(torchvision.models),
+        unknown_name("torchvision model", name, torchvision.models.list_models(torchvision.models),
                  f"model.args.backbone (after '{TORCHVISION_PREFIX}')")
     if in_chans != 3:
         raise ValueError("torchvision backbones take 3 input channels; use a timm backbone for in_chans != 3")

@@ -8,17 +8,14 @@ encoder or "tu-<timm model>". `encoder_weights` is null (random init, the defaul
 is downloaded), a path to a local state dict for the encoder, or an smp weight name.
 Returns the smp model itself, so its weights load into plain smp code too.
 """
-import difflib
 import logging
-from pathlib import Path
 
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn as nn
 
-from utils.checkpoint import load_checkpoint, load_partial, model_state
-from utils.errors import ConfigError
-from utils.registry import MODELS
+from utils.checkpoint import is_local_weights, load_checkpoint, load_partial, model_state
+from utils.registry import MODELS, unknown_name
 
 log = logging.getLogger("facetrain")
 
@@ -29,20 +26,14 @@ def _archs():
             and cls is not smp.base.SegmentationModel}
 
 
-def _unknown(kind, name, names, path):
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise ConfigError(f"{path}: unknown {kind} '{name}'.{hint} Valid: {', '.join(sorted(names))}")
-
-
 def _check_encoder(name):
     if name.startswith("tu-"):
         import timm
 
         if not timm.is_model(name[3:]):
-            _unknown("timm encoder", name[3:], timm.list_models(), "model.args.encoder_name (after 'tu-')")
+            unknown_name("timm encoder", name[3:], timm.list_models(), "model.args.encoder_name (after 'tu-')")
     elif name not in smp.encoders.get_encoder_names():
-        _unknown("encoder", name, smp.encoders.get_encoder_names() + ["tu-<any timm model>"],
+        unknown_name("encoder", name, smp.encoders.get_encoder_names() + ["tu-<any timm model>"],
                  "model.args.encoder_name")
 
 
@@ -53,11 +44,10 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
     if arch not in archs:
         by_lower = {a.lower(): a for a in archs}
         if arch.lower() not in by_lower:
-            _unknown("architecture", arch, list(archs), "model.args.arch")
+            unknown_name("architecture", arch, list(archs), "model.args.arch")
         arch = by_lower[arch.lower()]
     _check_encoder(encoder_name)
-    local = encoder_weights is not None and (Path(str(encoder_weights)).suffix in (".pth", ".pt", ".bin")
-                                             or Path(str(encoder_weights)).exists())
+    local = encoder_weights is not None and is_local_weights(encoder_weights)
     model = archs[arch](encoder_name=encoder_name, encoder_weights=None if local else encoder_weights,
                         in_channels=in_channels, classes=classes, **kwargs)
     if local:

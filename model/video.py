@@ -10,27 +10,21 @@ Nothing is downloaded unless asked: `weights`/`pretrained` default to none (rand
 a path loads a local checkpoint through model/finetune.py (a checkpoint with another class
 count gets a new classifier); `freeze_until` freezes the stages up to the one named.
 """
-import difflib
 import logging
-from pathlib import Path
 from typing import Literal, Optional, Union
 
 import timm
 import torch.nn as nn
 import torchvision.models.video as tv_video
 
-from utils.errors import ConfigError
-from utils.registry import MODELS
+from utils.checkpoint import is_local_weights
+from utils.registry import MODELS, unknown_name
 
 from .finetune import freeze_until as freeze, load_pretrained
 
 log = logging.getLogger("facetrain")
 
 TORCHVISION_ARCHS = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2plus1d_18": "R2Plus1D_18_Weights"}
-
-
-def _is_local(weights):
-    return Path(str(weights)).suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(str(weights)).exists()
 
 
 @MODELS.register
@@ -40,7 +34,7 @@ def VideoResNet(arch: Literal["r3d_18", "mc3_18", "r2plus1d_18"], num_classes: i
     such as "KINETICS400_V1" (downloaded by torchvision: only when named). Stages for
     `freeze_until`: stem, layer1, layer2, layer3, layer4."""
     build = getattr(tv_video, arch)
-    if weights is None or _is_local(weights):
+    if weights is None or is_local_weights(weights):
         model = build(weights=None, num_classes=num_classes)
         if weights is not None:
             load_pretrained(model, weights, classifier="fc")
@@ -69,9 +63,7 @@ class FrameClassifier(nn.Module):
                  freeze_until: Optional[str] = None, drop_rate: float = 0.0, backbone_args: Optional[dict] = None):
         super().__init__()
         if not timm.is_model(backbone):
-            close = difflib.get_close_matches(backbone, timm.list_models(), n=3, cutoff=0.6)
-            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise ConfigError(f"model.args.backbone: unknown timm model '{backbone}'.{hint}")
+            unknown_name("timm model", backbone, timm.list_models(), "model.args.backbone")
         hub = pretrained is True
         self.backbone = timm.create_model(backbone, pretrained=hub, num_classes=num_classes, drop_rate=drop_rate,
                                           **(backbone_args or {}))

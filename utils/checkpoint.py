@@ -54,6 +54,11 @@ def load_checkpoint(path, map_location="cpu"):
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from e
 
 
+def is_local_weights(value):
+    """A weights setting that names a file here (not a hub / torchvision weights name to download)."""
+    return Path(str(value)).suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(str(value)).exists()
+
+
 def model_state(checkpoint, prefer="model"):
     """The model weights from our checkpoints or from a bare state dict."""
     if isinstance(checkpoint, dict) and prefer in checkpoint and isinstance(checkpoint[prefer], dict):

@@ -64,12 +64,16 @@ class Registry:
         obj = self._items.get(name) or self._from_fallbacks(name)
         if obj is not None:
             return obj
-        names = self.names()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        lower = [n for n in names if n.lower() == name.lower()]
-        hint = f" Did you mean {' or '.join(repr(c) for c in (lower or close))}?" if (lower or close) else ""
-        shown = ", ".join(names[:60]) + (f", ... ({len(names)} in all)" if len(names) > 60 else "")
-        raise ConfigError(f"{path}: unknown {self.kind} '{name}'.{hint} Registered {self.kind}s: {shown}")
+        unknown_name(self.kind, name, self.names(), path, listed=f"Registered {self.kind}s")
+
+
+def unknown_name(kind, name, names, path, listed="Valid"):
+    """Raise a ConfigError naming `path`, the closest valid names and (up to 60 of) the rest."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    lower = [n for n in names if n.lower() == name.lower()]
+    hint = f" Did you mean {' or '.join(repr(c) for c in (lower or close))}?" if (lower or close) else ""
+    shown = ", ".join(names[:60]) + (f", ... ({len(names)} in all)" if len(names) > 60 else "")
+    raise ConfigError(f"{path}: unknown {kind} '{name}'.{hint} {listed}: {shown}")
 
 
 DATASETS = Registry("dataset")
