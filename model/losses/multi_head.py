@@ -9,13 +9,26 @@
 Terms are `loss_<head>` (or `loss_<head>_<name>` when a head has a list), already weighted;
 the trainer sums them. A term's `prepare` (e.g. alpha "auto") gets the head's own labels.
 """
-import inspect
-
 import torch.nn as nn
 
-from utils.builder import build_child
 from utils.errors import ConfigError
 from utils.registry import LOSSES
+
+from .combine import build_terms
+
+
+class HeadLabels:
+    """The training set as one head's loss sees it: labels and class counts of that head (for
+    "auto" class weights)."""
+
+    def __init__(self, dataset, head):
+        self.dataset, self.head = dataset, head
+
+    def labels(self, key=None):
+        return self.dataset.labels(self.head)
+
+    def class_counts(self, key=None):
+        return self.dataset.class_counts(self.head)
 
 
 @LOSSES.register
@@ -30,22 +43,12 @@ class MultiHeadLoss(nn.Module):
             blocks = spec if isinstance(spec, list) else [spec]
             if not blocks:
                 raise ValueError(f"heads.{head}: give a loss block or a list of them")
-            for i, block in enumerate(blocks):
-                path = f"heads.{head}" + (f".{i}" if isinstance(spec, list) else "")
-                extra = ("weight", "name") if isinstance(spec, list) else ("weight",)
-                if isinstance(spec, list):
-                    label = (block.get("name") if isinstance(block, dict) else None) or \
-                        (block["type"] if isinstance(block, dict) else str(block))
-                    name = f"{head}_{label}".lower()
-                else:
-                    name = head
-                if name in self.terms:
-                    raise ValueError(f"{path}: two terms are named 'loss_{name}'; give each a 'name'")
-                self.terms[name] = build_child(LOSSES, block, path, extra_keys=extra)
-                weight = block.get("weight", 1.0) if isinstance(block, dict) else 1.0
-                if not isinstance(weight, (int, float)) or isinstance(weight, bool):
-                    raise ValueError(f"{path}.weight: expected a number, got {weight!r}")
-                self.weights[name], self.head_of[name] = float(weight), head
+            terms, weights = build_terms(blocks, f"heads.{head}", indexed=isinstance(spec, list))
+            for name, term in terms.items():
+                key = f"{head}_{name}" if isinstance(spec, list) else head  # loss_<head>[_<name>]
+                if key in self.terms:
+                    raise ValueError(f"heads.{head}: two terms are named 'loss_{key}'; give each a 'name'")
+                self.terms[key], self.weights[key], self.head_of[key] = term, weights[name], head
 
     def names(self):
         return [f"loss_{name}" for name in self.terms]
@@ -53,8 +56,7 @@ class MultiHeadLoss(nn.Module):
     def prepare(self, dataset):
         for name, term in self.terms.items():
             if hasattr(term, "prepare"):
-                takes_key = "key" in inspect.signature(term.prepare).parameters
-                term.prepare(dataset, key=self.head_of[name]) if takes_key else term.prepare(dataset)
+                term.prepare(HeadLabels(dataset, self.head_of[name]) if hasattr(dataset, "class_counts") else dataset)
 
     def forward(self, outputs, targets):
         if not isinstance(outputs, dict) or not isinstance(targets, dict):
