@@ -21,6 +21,14 @@ def probability_maps(batch, logits):
         yield meta["name"][i], prob[:h, :w], meta["image_path"][i]
 
 
+def overlay(image, mask, color=(255, 0, 0), alpha=0.6):
+    """`image` (H, W, 3 uint8) with the pixels of boolean `mask` tinted `color` (in the image's channel
+    order): the one overlay every wrinkle output uses (writer, report grid, web demo)."""
+    out = image.astype(np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(color, np.float32)
+    return out.clip(0, 255).astype(np.uint8)
+
+
 def read_bgr_or_black(image_path, shape):
     """The original image for an overlay, or black when it is gone or of another size."""
     image = cv2.imread(image_path, cv2.IMREAD_COLOR)
@@ -59,12 +67,8 @@ class SegmentationWriter:
                 cv2.imwrite(str(self.out / "overlay" / f"{name}_overlay.png"), self._overlay(image_path, mask))
             self.count += 1
 
-    def _overlay(self, image_path, mask):
-        image = read_bgr_or_black(image_path, mask.shape).astype(np.float32)
-        on = mask > 0
-        bgr = self.color[::-1]  # config colour is RGB, OpenCV writes BGR
-        image[on] = (1 - self.alpha) * image[on] + self.alpha * bgr
-        return image.clip(0, 255).astype(np.uint8)
+    def _overlay(self, image_path, mask):  # config colour is RGB, OpenCV writes BGR
+        return overlay(read_bgr_or_black(image_path, mask.shape), mask > 0, self.color[::-1], self.alpha)
 
     def close(self):
         return {"written": self.count, "dir": str(self.out)}

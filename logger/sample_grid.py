@@ -17,7 +17,8 @@ import torch
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-OVERLAY_RGB = np.array([255, 0, 0], np.float32)  # as SegmentationWriter's default colour
+from .predictions import overlay  # noqa: E402
+
 RIGHT, WRONG, UNKNOWN = "forestgreen", "red", "black"
 MAX_SIDE = 320  # pixels drawn per panel: enough to see, cheap for full-size images
 
@@ -125,8 +126,8 @@ def draw_segmentation(samples, outputs, images, threshold=0.5, **_):
             tp, fp, fn = (pred & true).sum(), (pred & ~true & valid).sum(), (~pred & true).sum()
             f1 = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
         panels = [(image, _title(sample, i)),
-                  (_overlay(image, true) if true is not None else None, "true"),
-                  (_overlay(image, pred), "predicted" + (f" (F1 {f1:.2f})" if f1 is not None else ""))]
+                  (overlay(image, true) if true is not None else None, "true"),
+                  (overlay(image, pred), "predicted" + (f" (F1 {f1:.2f})" if f1 is not None else ""))]
         for ax, (rgb, title) in zip(axes[i], panels):
             ax.axis("off")
             if rgb is not None:
@@ -135,12 +136,6 @@ def draw_segmentation(samples, outputs, images, threshold=0.5, **_):
         records.append({"title": _title(sample, i), "f1": f1, "predicted_pixels": int(pred.sum())})
     fig.tight_layout()
     return fig, records
-
-
-def _overlay(image, mask):
-    out = image.astype(np.float32)
-    out[mask] = 0.4 * out[mask] + 0.6 * OVERLAY_RGB
-    return out.clip(0, 255).astype(np.uint8)
 
 
 def draw_classification(samples, outputs, images, names=None, **_):

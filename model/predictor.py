@@ -26,6 +26,7 @@ from data_loader.video import VideoDataset
 from data_loader.video_index import read_annotations, scan_split
 from data_loader.video_io import VIDEO_EXTS
 from data_loader.wrinkle import WrinkleDataset
+from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
 from trainer import build as B
 from trainer.testing import load_model
@@ -184,9 +185,7 @@ class Predictor:
 
             prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
         on = prob >= self.threshold
-        overlay = image.astype(np.float32)
-        overlay[on] = 0.4 * overlay[on] + 0.6 * np.array([255, 0, 0], np.float32)
-        return WrinklePrediction(prob, self.threshold, float(on.mean()), overlay.clip(0, 255).astype(np.uint8))
+        return WrinklePrediction(prob, self.threshold, float(on.mean()), overlay(image, on))
 
     @torch.no_grad()
     def predict_video(self, path):

@@ -94,8 +94,10 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
     artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []
     options = TrainerOptions.from_config(cfg.get("trainer"))
     if options.report:  # the grid of the split's first samples (logger/report.py)
+        drawn = threshold if threshold is not None else next(  # the threshold of the saved masks
+            (w.threshold for w in writers if getattr(w, "threshold", None) is not None), None)
         grid = test_report(out_dir, model=model, dataset=loader.dataset, inferer=inferer, device=device,
-                           metrics=metrics, samples=options.report_samples, threshold=threshold)
+                           metrics=metrics, samples=options.report_samples, threshold=drawn)
         artifacts += [str(grid)] if grid is not None else []
     report = {
         "checkpoint": str(checkpoint), "epoch": ckpt.get("epoch"), "weights": which, "split": split,
