@@ -105,6 +105,30 @@ def read_video_frames(path, indices, backend="pyav"):
     return _stack([frames[min(i, last)] for i in indices], names)
 
 
+def iter_video_frames(path, backend="pyav"):
+    """Every frame of a video as RGB uint8, one at a time (a long video never sits in memory whole)."""
+    if backend == "opencv":
+        cap = _opencv_open(path)
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+    import av
+
+    container = _pyav_open(path)
+    try:
+        for frame in container.decode(container.streams.video[0]):
+            yield frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as e:
+        raise DataError(f"cannot decode video {path} (corrupt or truncated): {e}") from e
+    finally:
+        container.close()
+
+
 def _pyav_open(path):
     import av
 

@@ -21,41 +21,14 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_loader.video_io import VIDEO_EXTS  # noqa: E402
+from data_loader.video_io import is_video, iter_video_frames  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
 PARTIAL = ".partial-"
 
 
 def find_videos(src):
-    return sorted(p for p in Path(src).rglob("*")
-                  if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith("."))
-
-
-def _frames(path, backend):
-    """Yield RGB frames one by one (a long video never sits in memory whole)."""
-    if backend == "opencv":
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise DataError(f"cannot decode video {path} with OpenCV")
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    return
-                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        finally:
-            cap.release()
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DataError(f"video {path} has no video stream")
-            for frame in container.decode(container.streams.video[0]):
-                yield frame.to_ndarray(format="rgb24")
-    except av.error.FFmpegError as e:
-        raise DataError(f"cannot decode video {path} (corrupt, truncated or not a video): {e}") from e
+    return sorted(p for p in Path(src).rglob("*") if is_video(p))
 
 
 def extract_clip(video, out, short_side=None, quality=95, backend="pyav", pattern="img_{:05d}.jpg"):
@@ -64,7 +37,7 @@ def extract_clip(video, out, short_side=None, quality=95, backend="pyav", patter
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{PARTIAL}", dir=out.parent))
     try:
         n = 0
-        for n, frame in enumerate(_frames(video, backend), 1):
+        for n, frame in enumerate(iter_video_frames(video, backend), 1):
             if short_side:
                 h, w = frame.shape[:2]
                 s = short_side / min(h, w)
