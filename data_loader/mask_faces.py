@@ -22,13 +22,12 @@ import torch
 from PIL import Image
 
 from base import BaseDataset
-from utils import dist
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .mask_labels import DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, encode
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
-from .samples import is_sample_root
+from .samples import generate_once, is_sample_root
 from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
@@ -118,12 +117,9 @@ class MaskFaceDataset(BaseDataset):
             return
         if not is_sample_root(self.root, "mask_faces"):
             raise DataError(f"data root {self.root} does not exist; " + LAYOUT.format(root=self.root))
-        if dist.is_main():
-            from .samples.mask_faces import generate_mask_dataset
+        from .samples.mask_faces import generate_mask_dataset
 
-            log.info(f"sample face-mask data not found: generating it at {self.root} (first use only)")
-            generate_mask_dataset(self.root)
-        dist.barrier()
+        generate_once(self.root, "face-mask data", generate_mask_dataset)
 
     def _load_train(self, problems, val_fraction, fold, n_folds, folds_file, split_seed, label_fix):
         csv_path = self.root / "train" / "train.csv"

@@ -21,12 +21,11 @@ import torch
 from torch.utils.data.dataloader import default_collate
 
 from base import BaseDataset
-from utils import dist
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .clip_sampling import SampleFrames
-from .samples import is_sample_root
+from .samples import generate_once, is_sample_root
 from .video_index import LAYOUT, read_annotations, scan_split
 from .video_io import (check_frame_sizes, count_video_frames, list_frame_files, read_frame_files,
                        read_video_frames)
@@ -90,12 +89,9 @@ class VideoDataset(BaseDataset):
         base = next((p for p in (self.root, self.root.parent) if is_sample_root(p, "action")), None)
         needed = annotation if annotation is not None else self.root
         if base is not None and not needed.exists():
-            if dist.is_main():
-                from .samples.action_clips import generate_action_dataset
+            from .samples.action_clips import generate_action_dataset
 
-                log.info(f"sample action clips not found: generating them at {base} (first use only)")
-                generate_action_dataset(base)
-            dist.barrier()
+            generate_once(base, "action clips", generate_action_dataset)
         if not self.root.exists():
             raise DataError(f"data root {self.root} does not exist; " + LAYOUT.format(root=self.root, split=self.split))
         return annotation

@@ -18,12 +18,11 @@ import torch
 from PIL import Image
 
 from base import BaseDataset
-from utils import dist
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .collate import pad_collate
-from .samples import is_sample_root
+from .samples import generate_once, is_sample_root
 from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
@@ -97,12 +96,9 @@ class WrinkleDataset(BaseDataset):
         if not is_sample_root(self.root, "wrinkle"):
             raise DataError(f"data root {self.root} does not exist; "
                             + LAYOUT.format(root=self.root, split="train", images="images", masks="masks"))
-        if dist.is_main():
-            from .samples.wrinkle import generate_wrinkle_dataset
+        from .samples.wrinkle import generate_wrinkle_dataset
 
-            log.info(f"sample wrinkle data not found: generating it at {self.root} (first use only)")
-            generate_wrinkle_dataset(self.root)
-        dist.barrier()
+        generate_once(self.root, "wrinkle data", generate_wrinkle_dataset)
 
     def __len__(self):
         return len(self.items)

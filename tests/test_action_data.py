@@ -166,7 +166,7 @@ def test_the_sample_data_is_generated_on_first_use(tmp_path, monkeypatch, caplog
     caplog.set_level(logging.INFO, logger="facetrain")
     ds = VideoDataset("data/samples/action/frames", "val")
     assert len(ds) == len(CLASSES) and (tmp_path / "data/samples/action/videos/val").is_dir()
-    assert any("generating them at data/samples/action" in r.getMessage() for r in caplog.records)
+    assert any("generating it at data/samples/action" in r.getMessage() for r in caplog.records)
 
 
 def test_an_unlabelled_split_has_no_target(action_root, tmp_path):
