@@ -6,20 +6,14 @@
 """
 import sys
 
-from utils.cli import add_config_args, parser, resolve
+from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve
 from utils.config import dump
 from utils.errors import NonFiniteLossError, USER_ERRORS
 
-SHORTCUTS = (("lr", "optimizer.args.lr"), ("bs", "data.train.loader.batch_size"), ("epochs", "trainer.epochs"),
-             ("device", "device"), ("seed", "seed"))
-
 
 def main(argv=None):
-    p = add_config_args(parser("Train a model from a config."))
+    p = add_training_args(add_config_args(parser("Train a model from a config.")))
     p.add_argument("-r", "--resume", help="checkpoint to continue from (model_last.pth): restores everything")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--epochs", type=int, help="number of epochs")
-    p.add_argument("--seed", type=int, help="random seed")
     args = p.parse_args(argv)
     if not args.config and not args.resume:
         p.error("give --config, or --resume to continue a run")
@@ -31,7 +25,7 @@ def main(argv=None):
     setup_logging()
     try:
         base = checkpoint_config(args.resume) if args.resume else None
-        cfg = resolve(args, base, SHORTCUTS)
+        cfg = resolve(args, base, TRAIN_SHORTCUTS)
         if args.print_config:
             print(dump(cfg))
             return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import add_config_args, parser, resolve  # noqa: E402
+from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve  # noqa: E402
 from utils.config import dump  # noqa: E402
 from utils.errors import CheckpointError, ConfigError, NonFiniteLossError, USER_ERRORS  # noqa: E402
 
@@ -162,15 +162,10 @@ def train_parts(cfg, parts=None, experiment=None, merge_only=False):
 
 
 def main(argv=None):
-    from train import SHORTCUTS
-
-    p = add_config_args(parser("Train one model per face part, then merge them into one checkpoint."))
+    p = add_training_args(add_config_args(parser("Train one model per face part, then merge them into one checkpoint.")))
     p.add_argument("--part", action="append", help="train only this part (repeatable; default: every part)")
     p.add_argument("--experiment", help="experiment id to add parts to / merge (default: a new timestamp)")
     p.add_argument("--merge-only", action="store_true", help="only merge the parts already trained in --experiment")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--epochs", type=int, help="number of epochs (each part)")
-    p.add_argument("--seed", type=int, help="random seed")
     args = p.parse_args(argv)
     if not args.config:
         p.error("give --config")
@@ -179,7 +174,7 @@ def main(argv=None):
 
     setup_logging()
     try:
-        cfg = resolve(args, None, SHORTCUTS)
+        cfg = resolve(args, None, TRAIN_SHORTCUTS)
         if args.print_config:
             print(dump(cfg))
             return 0

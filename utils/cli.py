@@ -1,4 +1,4 @@
-"""Command-line arguments shared by train.py and test.py."""
+"""Command-line arguments shared by train.py, test.py and the tools."""
 import argparse
 
 from .config import apply_overrides, load_config, merge
@@ -13,6 +13,18 @@ def add_config_args(parser):
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (config key: device)")
     parser.add_argument("--bs", type=int, help="batch size")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
+# Short training flags and the keys they set (with --bs and --device from add_config_args).
+TRAIN_SHORTCUTS = (("lr", "optimizer.args.lr"), ("bs", "data.train.loader.batch_size"), ("epochs", "trainer.epochs"),
+                   ("device", "device"), ("seed", "seed"))
+
+
+def add_training_args(parser):
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--epochs", type=int, help="number of epochs")
+    parser.add_argument("--seed", type=int, help="random seed")
     return parser
 
 
