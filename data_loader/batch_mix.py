@@ -13,6 +13,7 @@ from typing import Literal, Optional, Union
 import torch
 import torch.nn.functional as F
 
+from model.targets import is_soft
 from utils.registry import BATCH_TRANSFORMS
 
 from .mask_labels import HEADS as FACE_HEADS
@@ -27,7 +28,7 @@ class _BatchMix:
         self.alpha, self.prob, self.num_classes = float(alpha), prob, num_classes
 
     def _soft(self, target, size, name):
-        if target.is_floating_point() and target.dim() == 2:  # already a distribution
+        if is_soft(target):  # already a distribution
             return target
         if size is None:
             raise ValueError(f"{type(self).__name__}: give num_classes to turn class indices{name} into "

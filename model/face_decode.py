@@ -5,7 +5,9 @@ p(mask) p(gender) p(age) (class = mask*6 + gender*3 + age), whose argmax is exac
 per-head argmaxes combined. An 18-way model gives each head's probabilities by summing its
 classes. Used by the metrics, the submission writer and the ensembling tool alike.
 """
-from data_loader.mask_labels import HEADS, NUM_CLASSES
+from data_loader.mask_labels import HEADS, NUM_CLASSES, encode
+
+from .targets import class_index
 
 KINDS = ("auto", "class", *HEADS)
 
@@ -68,10 +70,6 @@ def sum_log_heads(log_heads):
 
 def target_classes(targets):
     """(N,) class labels from a dict of head targets or a class target (indices or distributions)."""
-    def index(t):
-        return t.argmax(-1) if t.is_floating_point() and t.dim() == 2 else t.long()
-
     if isinstance(targets, dict):
-        return index(targets["mask"]) * 6 + index(targets["gender"]) * 3 + index(targets["age"])
-    return index(targets)
-
+        return encode(*(class_index(targets[h]) for h in ("mask", "gender", "age")))
+    return class_index(targets)

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from utils.errors import ConfigError
 from utils.registry import LOSSES
 
+from ..targets import is_soft
+
 log = logging.getLogger("facetrain")
 
 
@@ -61,7 +63,7 @@ class ClassWeighted(nn.Module):
 def soft_target(target, logits, label_smoothing=0.0):
     """Class distributions (N, K) from indices or distributions, optionally smoothed."""
     k = logits.shape[-1]
-    if not (target.is_floating_point() and target.dim() == logits.dim()):
+    if not is_soft(target, logits):
         target = F.one_hot(target.long(), k).to(logits.dtype)
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / k
@@ -79,7 +81,7 @@ class CrossEntropy(ClassWeighted):
         self.label_smoothing, self.ignore_index = label_smoothing, ignore_index
 
     def forward(self, logits, target):
-        if target.is_floating_point() and target.dim() == logits.dim():  # soft targets
+        if is_soft(target, logits):
             return F.cross_entropy(logits, target, weight=self.weight, label_smoothing=self.label_smoothing)
         return F.cross_entropy(logits, target.long(), weight=self.weight, ignore_index=self.ignore_index,
                                label_smoothing=self.label_smoothing)
@@ -102,7 +104,7 @@ class FocalLoss(ClassWeighted):
         self.gamma, self.label_smoothing, self.ignore_index = gamma, label_smoothing, ignore_index
 
     def forward(self, logits, target):
-        if not (target.is_floating_point() and target.dim() == logits.dim()):
+        if not is_soft(target, logits):
             keep = target != self.ignore_index
             logits, target = logits[keep], target[keep]
         t = soft_target(target, logits, self.label_smoothing)
@@ -124,7 +126,7 @@ class SoftMacroF1Loss(nn.Module):
         self.eps, self.ignore_index = eps, ignore_index
 
     def forward(self, logits, target):
-        if not (target.is_floating_point() and target.dim() == logits.dim()):
+        if not is_soft(target, logits):
             keep = target != self.ignore_index
             logits, target = logits[keep], target[keep]
         t = soft_target(target, logits)

@@ -14,12 +14,7 @@ import torch
 from base import Metric
 from utils.registry import METRICS
 
-
-def class_index(target, logits):
-    """Integer labels from hard labels or from soft (mixup / smoothed) label distributions."""
-    if target.dim() == logits.dim() and target.is_floating_point():
-        return target.argmax(-1)
-    return target.long()
+from ..targets import class_index
 
 
 @METRICS.register
