@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from tools.ensemble import average, read_probabilities, write_outputs  # noqa: E402
+from tools.ensemble import average, columns, read_probabilities, write_outputs  # noqa: E402
 from tools.score_submission import score  # noqa: E402
 from utils.cli import add_config_args, parser, resolve  # noqa: E402
 from utils.config import get_path, set_path  # noqa: E402
@@ -114,7 +114,7 @@ def _out_of_fold(paths, out_dir):
     oof.to_csv(out_dir / "oof_probabilities.csv", index=False, float_format="%.6g")
     out = {"oof_probabilities": str(out_dir / "oof_probabilities.csv")}
     if "class_0" in oof.columns and "true_class" in oof.columns:
-        pred = oof[[f"class_{i}" for i in range(18)]].to_numpy().argmax(1)
+        pred = oof[columns("class")].to_numpy().argmax(1)
         table = pd.DataFrame({"ImageID": oof["ImageID"], "ans": pred, "target": oof["true_class"]})
         table.to_csv(out_dir / "oof_predictions.csv", index=False)
         scores = score(table.set_index("ImageID")["ans"], table.set_index("ImageID")["target"])

@@ -19,18 +19,13 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import accuracy_score, classification_report, f1_score  # noqa: E402
 
 from data_loader.mask_labels import HEADS, NUM_CLASSES, class_names, decode  # noqa: E402
+from data_loader.mask_splits import read_csv  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
 
 def read_labels(path, column):
     """ImageID -> integer class in 0..17 from a CSV; a DataError naming the file and line otherwise."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"{path}: cannot read it as CSV: {e}") from e
-    for col in ("ImageID", column):
-        if col not in df.columns:
-            raise DataError(f"{path}: no '{col}' column (columns: {list(df.columns)})")
+    df = read_csv(path, ("ImageID", column), "CSV file")
     labels = pd.to_numeric(df[column], errors="coerce")
     bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= NUM_CLASSES)
     if bad.any():
