@@ -26,7 +26,7 @@ from utils.registry import DATASETS
 
 from .clip_sampling import SampleFrames
 from .samples import generate_once, is_sample_root
-from .video_index import LAYOUT, read_annotations, scan_split
+from .video_index import LAYOUT, Clip, read_annotations, scan_split
 from .video_io import (check_frame_sizes, count_video_frames, list_frame_files, read_frame_files,
                        read_video_frames)
 
@@ -38,14 +38,15 @@ class VideoDataset(BaseDataset):
     """`verify` "open" checks each clip at start-up (a video opens and its first frame decodes,
     a frame folder holds images); "full" also decodes every video and reads every frame
     header (mixed frame sizes). `on_error` "skip" leaves out the clips failing that check and
-    logs each one; "raise" stops at the first with an error naming the file."""
+    logs each one; "raise" stops at the first with an error naming the file. `files` lists the
+    clips directly (unlabelled; `root` and `split` then only name them in messages)."""
 
     def __init__(self, root: str, split: str = "train", transform=None, annotation_file: Optional[str] = None,
                  classes: Optional[list] = None, clip_len: int = 16, frame_interval: int = 1, num_clips: int = 1,
                  out_of_bound: Literal["loop", "repeat_last"] = "loop", test_mode: Optional[bool] = None,
                  layout: Literal["CTHW", "TCHW"] = "CTHW", crops: int = 1, crop_size: Optional[int] = None,
                  backend: Literal["pyav", "opencv"] = "pyav", verify: Literal["open", "full"] = "open",
-                 on_error: Literal["raise", "skip"] = "raise"):
+                 on_error: Literal["raise", "skip"] = "raise", files: Optional[list] = None):
         super().__init__(transform)
         self.root, self.split, self.layout, self.backend = Path(root), split, layout, backend
         self.test_mode = split != "train" if test_mode is None else test_mode
@@ -58,8 +59,9 @@ class VideoDataset(BaseDataset):
             raise ValueError(f"{views} views per video (num_clips x crops) are for evaluation, where the "
                              "MultiView inferer averages them; train with num_clips 1 and crops 1 (layout "
                              "TCHW takes num_clips frames for TSN)")
-        annotation = self._ensure_root(annotation_file)
-        if annotation is not None:
+        if files is not None:  # given clips (video files or frame folders), unlabelled: e.g. one upload
+            clips, self.classes = [Clip(Path(f), Path(f).stem, None) for f in files], list(classes or [])
+        elif (annotation := self._ensure_root(annotation_file)) is not None:
             clips, self.classes = read_annotations(annotation, self.root, classes)
         else:
             clips, self.classes = scan_split(self.root, split, classes)

@@ -11,7 +11,6 @@ monitored them, as test.py picks), the validation transform as preprocessing, th
 """
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from .preprocessing import apply, describe
 log = logging.getLogger("facetrain")
 FAMILIES = ((WrinkleDataset, "wrinkle"), (MaskFaceDataset, "face"), (VideoDataset, "action"))
 # Dataset arguments that say where the training data was, not how a clip is sampled.
-VIDEO_DATA_ARGS = ("root", "split", "annotation_file", "classes", "verify", "on_error", "test_mode")
+VIDEO_DATA_ARGS = ("root", "split", "annotation_file", "classes", "verify", "on_error", "test_mode", "files")
 
 
 @dataclass
@@ -196,19 +195,11 @@ class Predictor:
         if path.suffix.lower() not in VIDEO_EXTS:
             raise DataError(f"{path.name} is not a video file ({', '.join(VIDEO_EXTS)})")
         args = {k: v for k, v in self.dataset_args.items() if k not in VIDEO_DATA_ARGS}
-        with tempfile.TemporaryDirectory() as tmp:  # an unlabelled one-clip split, read as validation reads
-            clip = Path(tmp) / "clips" / path.name
-            clip.parent.mkdir()
-            try:
-                clip.symlink_to(path.resolve())
-            except OSError:
-                import shutil
-
-                shutil.copyfile(path, clip)
-            try:
-                sample = VideoDataset(tmp, "clips", self.transform, **args)[0]
-            except DataError as e:  # name the user's file, not the temporary link
-                raise DataError(str(e).replace(str(clip), path.name)) from e
+        # an unlabelled one-clip dataset, sampled and transformed as validation read its clips
+        try:
+            sample = VideoDataset(path.parent, "upload", self.transform, files=[path], **args)[0]
+        except DataError as e:  # name the file as the user knows it (an upload sits in a temporary folder)
+            raise DataError(str(e).replace(str(path), path.name)) from e
         logits = self.inferer(self.model, sample["input"][None].to(self.device))
         probs = logits.float().softmax(-1)[0].tolist()
         return {"action": dict(zip(self.class_names[self.output_names[0]], probs))}
