@@ -79,3 +79,44 @@ def test_eyes_come_from_landmarks_when_there_are_some():
     assert eyes(face) == ((31, 40), (69, 42), False)
     left, right, estimated = eyes(Face((10, 20, 110, 120)))
     assert estimated and left == (10 + 100 * EYES_IN_BOX[0][0], 20 + 100 * EYES_IN_BOX[0][1])
+
+
+def test_haar_boxes_and_eyes_map_back_to_the_original_photo(monkeypatch):
+    """Our code around OpenCV's cascades (downscaling, eye search in the face's upper part, left/right),
+    with the cascades stubbed: OpenCV 5 wheels ship no cascades, so this runs everywhere."""
+    class Cascade:
+        def __init__(self, path):
+            self.eye = "eye" in path
+
+        def detectMultiScale(self, grey, *args, **kwargs):
+            if self.eye:  # in the face's upper-part crop: a small decoy and two eyes, one per side
+                return np.array([[20, 30, 20, 14], [10, 28, 8, 6], [100, 32, 20, 14]])
+            return np.array([[100, 60, 160, 200]])  # in the downscaled copy (x, y, w, h)
+
+    monkeypatch.setattr(cv2, "CascadeClassifier", Cascade, raising=False)
+    monkeypatch.setattr(cv2, "data", type("data", (), {"haarcascades": "/cascades/"}), raising=False)
+    detector = build_detector({"type": "HaarCascade", "args": {"max_side": 640}})
+    (face,) = detector.detect(np.zeros((1280, 960, 3), np.uint8))  # downscaled by 2 for detection
+    assert face.box == (200, 120, 520, 520)
+    assert face.landmarks == {"left_eye": (260, 194), "right_eye": (420, 198)}  # the larger box on the left
+
+
+def test_mtcnn_keeps_confident_faces_largest_first_with_named_landmarks(monkeypatch):
+    import sys
+    import types
+
+    class Net:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def detect(self, image, landmarks):
+            boxes = np.array([[0, 0, 10, 10], [5, 5, 105, 125], [50, 50, 90, 90]], float)
+            points = np.arange(30, dtype=float).reshape(3, 5, 2)
+            return boxes, np.array([0.95, 0.99, 0.5]), points
+
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", types.SimpleNamespace(MTCNN=Net))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    faces = build_detector({"type": "MTCNN", "args": {"min_score": 0.9}}).detect(np.zeros((200, 200, 3), np.uint8))
+    assert [f.box for f in faces] == [(5.0, 5.0, 105.0, 125.0), (0.0, 0.0, 10.0, 10.0)]  # 0.5 dropped, by area
+    assert list(faces[0].landmarks) == ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]
+    assert faces[0].landmarks["nose"] == (14.0, 15.0) and faces[0].score == 0.99
