@@ -3,7 +3,9 @@
 A clip is `clip_len` frames taken every `frame_interval` frames; a video gives `num_clips`
 clips. In training each clip starts at a random offset within its segment of the video;
 in evaluation the clips are spread uniformly and deterministically (one clip: the centre;
-`clip_len` 1: the centre frame of each of `num_clips` segments, as TSN tests). A clip
+`clip_len` 1: the centre frame of each of `num_clips` segments, as TSN tests). As in
+mmaction2, a training clip claims `clip_len * frame_interval` frames of the video and a test
+clip spans exactly the frames it shows, `(clip_len - 1) * frame_interval + 1`. A clip
 reaching past the end loops back to the start (`loop`) or repeats the last frame
 (`repeat_last`), so videos shorter than a clip, even one frame long, still give full clips.
 """
@@ -24,12 +26,13 @@ class SampleFrames:
         """Frame indices of shape (num_clips, clip_len); `rng` (numpy Generator) is used in training only."""
         if num_frames < 1:
             raise ValueError(f"a video needs at least one frame, got {num_frames}")
-        span = self.clip_len * self.frame_interval
         if test_mode:
+            span = (self.clip_len - 1) * self.frame_interval + 1
             offsets = self._test_offsets(num_frames, span)
         else:
             if rng is None:
                 raise ValueError("training clips are random: give the dataset's rng")
+            span = self.clip_len * self.frame_interval
             offsets = self._train_offsets(num_frames, span, rng)
         inds = offsets.astype(np.int64)[:, None] + np.arange(self.clip_len)[None, :] * self.frame_interval
         if self.out_of_bound == "loop":

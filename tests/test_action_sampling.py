@@ -7,10 +7,20 @@ from data_loader.clip_sampling import SampleFrames
 
 
 def test_evaluation_takes_the_centre_clip_or_evenly_spaced_clips():
-    # 30 frames, 8 x every 2nd: the clip spans 16 frames, so the centre clip starts at (30 - 16) // 2
-    assert SampleFrames(8, 2, 1)(30, test_mode=True).tolist() == [list(range(7, 22, 2))]
-    # 3 clips of 4 x every 2nd over 20 frames: starts 0, 6, 12 (first to last possible start)
-    assert SampleFrames(4, 2, 3)(20, test_mode=True).tolist() == [[0, 2, 4, 6], [6, 8, 10, 12], [12, 14, 16, 18]]
+    # 31 frames, 8 x every 2nd: a test clip spans (8 - 1) * 2 + 1 = 15 frames, the centre one starts at (31 - 15) // 2
+    assert SampleFrames(8, 2, 1)(31, test_mode=True).tolist() == [list(range(8, 23, 2))]
+    # 3 clips of 4 x every 2nd over 20 frames (span 7): starts 0, round(6.5) = 6, 13 - the last frame is used
+    assert SampleFrames(4, 2, 3)(20, test_mode=True).tolist() == [[0, 2, 4, 6], [6, 8, 10, 12], [13, 15, 17, 19]]
+
+
+def test_test_clips_span_the_frames_they_show_as_mmaction2_does():
+    # action_quick's test views (8 frames, every 2nd, 3 clips) on a 16-frame video: mmaction2's SampleFrames
+    # (test_mode) spans 15 frames, so the views start at 0, 0 and 1 - not all three at 0
+    views = SampleFrames(8, 2, 3)(16, test_mode=True)
+    assert views[:, 0].tolist() == [0, 0, 1] and views.max() == 15
+    # every frame of a longer video is reachable: the last view ends on its last frame
+    for n in (17, 40, 101):
+        assert SampleFrames(8, 2, 3)(n, test_mode=True)[-1, -1] == n - 1
 
 
 def test_one_frame_clips_take_segment_centres_in_evaluation():
