@@ -22,7 +22,7 @@ from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .collate import pad_collate
-from .samples import generate_once, is_sample_root
+from .samples import generate_sample, is_sample_root
 from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
@@ -96,9 +96,7 @@ class WrinkleDataset(BaseDataset):
         if not is_sample_root(self.root, "wrinkle"):
             raise DataError(f"data root {self.root} does not exist; "
                             + LAYOUT.format(root=self.root, split="train", images="images", masks="masks"))
-        from .samples.wrinkle import generate_wrinkle_dataset
-
-        generate_once(self.root, "wrinkle data", generate_wrinkle_dataset)
+        generate_sample(self.root, "wrinkle")  # the drawn faces or the real photos
 
     def __len__(self):
         return len(self.items)

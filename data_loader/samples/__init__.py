@@ -1,23 +1,47 @@
-"""Small synthetic sample datasets in the real on-disk layouts, generated on first use.
+"""Small sample datasets in the real on-disk layouts, generated on first use.
 
-The shipped configs point at `data/samples/<family>`; a dataset whose root is one of these
-and does not exist yet generates it. Any other missing root is an error.
+The shipped configs point at `data/samples/<name>`; a dataset whose root is one of its family's
+sample sets and does not exist yet generates it. Any other missing root is an error.
 """
+import importlib
 import logging
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# family -> {sample set name (its folder under data/samples): "module:function" that writes it at a root}
+SAMPLE_SETS = {
+    "wrinkle": {"wrinkle": "wrinkle:generate_wrinkle_dataset",  # drawn faces
+                "wrinkle_photos": "wrinkle_photos:generate_wrinkle_photos"},  # thin wrinkles on real photos
+    "action": {"action": "action_clips:generate_action_dataset"},  # stick-figure clips
+    "mask_faces": {"mask_faces": "mask_faces:generate_mask_dataset"},
+}
 
-def sample_root(family):
-    return Path("data") / "samples" / family
+
+def sample_root(name):
+    return Path("data") / "samples" / name
+
+
+def sample_set(root, family):
+    """The name of `family`'s sample set located at `root` (relative to the cwd or the repo), else None."""
+    root = Path(root).resolve()
+    for name in SAMPLE_SETS[family]:
+        rel = sample_root(name)
+        if root in ((Path.cwd() / rel).resolve(), (REPO_ROOT / rel).resolve()):
+            return name
+    return None
 
 
 def is_sample_root(root, family):
-    """True when `root` is the sample location of `family`, relative to the cwd or the repo."""
-    root = Path(root).resolve()
-    rel = sample_root(family)
-    return root in ((Path.cwd() / rel).resolve(), (REPO_ROOT / rel).resolve())
+    """True when `root` is the location of one of `family`'s sample sets."""
+    return sample_set(root, family) is not None
+
+
+def generate_sample(root, family):
+    """Write the sample set of `family` located at `root` (see generate_once)."""
+    name = sample_set(root, family)
+    module, function = SAMPLE_SETS[family][name].split(":")
+    generate_once(root, f"{name} data", getattr(importlib.import_module(f"{__name__}.{module}"), function))
 
 
 def generate_once(root, what, generate):

@@ -309,19 +309,20 @@ def _image_size(rng):
 
 
 # ----------------------------------------------------------------------------- writing
-def generate_wrinkle_dataset(root, n_train=48, n_val=12, n_test=12, seed=0, progress=True) -> pathlib.Path:
-    """Write the dataset atomically (build in a sibling temp dir, then os.replace/rename to root), return root."""
+def write_wrinkle_dataset(root, counts, render, seed=0, progress=True, desc="wrinkle samples") -> pathlib.Path:
+    """Write `counts` (train, val, test) samples of `render(rng, split) -> (BGR image, 0/1 mask)` as
+    images (about 1 in 4 .png, else .jpg) and 0/255 masks, atomically (built in a sibling temp dir,
+    then renamed to root); return root. Each image has its own seed, so it does not depend on counts."""
     root = pathlib.Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ValueError(f"{root} already exists and is not empty; refusing to overwrite it")
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    counts = (n_train, n_val, n_test)
     jobs = [(si, split, i) for si, (split, n) in enumerate(zip(SPLITS, counts)) for i in range(n)]
     if progress:
         try:
             from tqdm import tqdm
-            jobs = tqdm(jobs, desc="wrinkle samples", unit="img")
+            jobs = tqdm(jobs, desc=desc, unit="img")
         except ImportError:
             pass
     try:
@@ -329,8 +330,8 @@ def generate_wrinkle_dataset(root, n_train=48, n_val=12, n_test=12, seed=0, prog
             for sub in ("images", "masks"):
                 (tmp / split / sub).mkdir(parents=True)
         for si, split, i in jobs:
-            rng = np.random.default_rng([seed, si, i])  # per-image seed: image i is independent of counts
-            image, mask = render_face(rng, *_image_size(rng))
+            rng = np.random.default_rng([seed, si, i])
+            image, mask = render(rng, split)
             stem = f"{split}_{i:04d}"
             ext = ".png" if rng.random() < 0.25 else ".jpg"
             params = [cv2.IMWRITE_JPEG_QUALITY, 92] if ext == ".jpg" else []
@@ -348,22 +349,15 @@ def generate_wrinkle_dataset(root, n_train=48, n_val=12, n_test=12, seed=0, prog
     return root
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Generate the synthetic facial-wrinkle sample dataset.")
-    ap.add_argument("--out", default=SAMPLE_ROOT, help=f"output directory (default: {SAMPLE_ROOT})")
-    ap.add_argument("--n-train", type=int, default=48)
-    ap.add_argument("--n-val", type=int, default=12)
-    ap.add_argument("--n-test", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    try:
-        root = generate_wrinkle_dataset(args.out, args.n_train, args.n_val, args.n_test, args.seed,
-                                        progress=not args.no_progress)
-    except ValueError as e:
-        ap.error(str(e))
-    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed})")
+def generate_wrinkle_dataset(root, n_train=48, n_val=12, n_test=12, seed=0, progress=True) -> pathlib.Path:
+    """The drawn-face sample set at root (see the module docstring)."""
+    return write_wrinkle_dataset(root, (n_train, n_val, n_test), lambda rng, _: render_face(rng, *_image_size(rng)),
+                                 seed, progress)
+
+
+def describe(root):
+    """Print each split's image count, formats and mean wrinkle-pixel fraction."""
+    root = pathlib.Path(root)
     for split in SPLITS:
         imgs = sorted((root / split / "images").iterdir())
         masks = (root / split / "masks").iterdir()
@@ -372,6 +366,26 @@ def main(argv=None):
         mean = f"{100 * np.mean(fracs):.2f}%" if fracs else "-"
         print(f"  {split:5s}: {len(imgs):3d} images ({len(imgs) - n_png} jpg, {n_png} png), "
               f"masks in {split}/masks, mean wrinkle pixels {mean}")
+
+
+def main(argv=None, generate=None, default_out=SAMPLE_ROOT, what="the synthetic facial-wrinkle sample dataset"):
+    """The CLI of this module and of wrinkle_photos.py (`generate` defaults to generate_wrinkle_dataset)."""
+    generate = generate or generate_wrinkle_dataset
+    ap = argparse.ArgumentParser(description=f"Generate {what}.")
+    ap.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
+    ap.add_argument("--n-train", type=int, default=48)
+    ap.add_argument("--n-val", type=int, default=12)
+    ap.add_argument("--n-test", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        root = generate(args.out, args.n_train, args.n_val, args.n_test, args.seed, progress=not args.no_progress)
+    except ValueError as e:
+        ap.error(str(e))
+    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed})")
+    describe(root)
 
 
 if __name__ == "__main__":
