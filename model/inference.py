@@ -6,6 +6,13 @@
 downsample by 32) and cropping the output back, so any image size works and metrics are
 computed on the original pixels. `SlidingWindow` tiles images larger than the window and
 averages overlapping logits.
+
+The padding rule, the same on every path (validation, test.py, the predictor, TTA, and what
+an exported file's metadata tells its user): pad at the bottom and right, by reflection
+(torch's "reflect", the edge pixel not repeated), or by repeating the edge pixel when the
+pad is not smaller than the image side (reflection cannot reach that far). `infer_batch`
+runs a batch of differently sized images (zero-padded together by pad_collate) one size at
+a time, so an image's output never depends on what it was batched with.
 """
 import math
 
@@ -15,6 +22,10 @@ import torch.nn.functional as F
 from utils.registry import INFERERS
 
 
+PAD_RULE = {"sides": "bottom, right", "mode": "reflect",
+            "fallback": "replicate (edge pixel repeated) when the pad is not smaller than the image side"}
+
+
 def _pad_to(x, height, width, mode="reflect"):
     h, w = x.shape[-2:]
     if (h, w) == (height, width):
@@ -22,6 +33,45 @@ def _pad_to(x, height, width, mode="reflect"):
     if mode == "reflect" and (height - h >= h or width - w >= w):
         mode = "replicate"  # reflect padding cannot exceed the input size
     return F.pad(x, (0, width - w, 0, height - h), mode=mode)
+
+
+def pad_to_multiple(x, divisor):
+    """The padding rule (PAD_RULE): height and width up to multiples of `divisor`."""
+    h, w = x.shape[-2:]
+    return _pad_to(x, math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor)
+
+
+def infer_batch(inferer, model, inputs, sizes=None):
+    """`inferer(model, inputs)`, such that each sample's output equals its output alone: when `sizes`
+    ((N, 2) true heights/widths, meta["size"]) says the images were padded to a common size, each
+    size runs on its own pixels and the outputs are put back in batch order (dense maps padded with
+    zero logits where the image had none: their targets there are ignored)."""
+    if sizes is None or inputs.dim() != 4:
+        return inferer(model, inputs)
+    sizes = [tuple(int(v) for v in s) for s in sizes]
+    if all(s == tuple(inputs.shape[-2:]) for s in sizes):
+        return inferer(model, inputs)
+    groups = {}
+    for i, s in enumerate(sizes):
+        groups.setdefault(s, []).append(i)
+    out = None
+    for (h, w), index in groups.items():
+        part = inferer(model, inputs[index, ..., :h, :w])
+        out = _place(out, part, index, inputs)
+    return out
+
+
+def _place(out, part, index, inputs):
+    if isinstance(part, dict):
+        out = out or {}
+        return {k: _place(out.get(k), v, index, inputs) for k, v in part.items()}
+    if out is None:
+        dense = part.dim() == 4 and inputs.dim() == 4
+        shape = (inputs.shape[0], part.shape[1], *inputs.shape[-2:]) if dense else (inputs.shape[0], *part.shape[1:])
+        out = part.new_zeros(shape)
+    out[(index, ..., slice(0, part.shape[-2]), slice(0, part.shape[-1]))
+        if part.dim() == 4 else index] = part
+    return out
 
 
 def _crop(outputs, h, w):
@@ -41,9 +91,7 @@ class Direct:
         if self.divisor <= 1 or inputs.dim() != 4:
             return model(inputs)
         h, w = inputs.shape[-2:]
-        d = self.divisor
-        padded = _pad_to(inputs, math.ceil(h / d) * d, math.ceil(w / d) * d)
-        return _crop(model(padded), h, w)
+        return _crop(model(pad_to_multiple(inputs, self.divisor)), h, w)
 
 
 @INFERERS.register

@@ -7,6 +7,7 @@ import contextlib
 import torch
 
 from logger.progress import Progress
+from model.inference import infer_batch
 
 from .batch import Mean, batch_size, to_device, total_loss
 
@@ -34,8 +35,9 @@ def evaluate(model, loader, device, *, inferer, criterion=None, metrics=None, wr
         inputs = to_device(batch["input"], device, channels_last)
         targets = to_device(batch.get("target"), device)
         labelled = targets is not None
+        sizes = (batch.get("meta") or {}).get("size")  # true sizes of images padded together (pad_collate)
         with autocast(device, amp):
-            outputs = inferer(model, inputs)
+            outputs = infer_batch(inferer, model, inputs, sizes)
         outputs = _float(outputs)
         if criterion is not None and targets is not None:
             loss, terms = total_loss(criterion(outputs, targets))
