@@ -2,6 +2,10 @@
 
 A subclass owns one epoch: `train_epoch(epoch)` and `valid_epoch(epoch)` each return a
 dict of scalars ("train/loss", "val/f1", ...).
+
+`callbacks`: callables `(trainer, epoch, row)` run after every validated epoch, once its row is
+logged and its checkpoints saved; one that returns a reason (a truthy string) stops the run
+there, as early stopping does (e.g. tools/tune.py's pruning).
 """
 import logging
 import math
@@ -41,6 +45,8 @@ class BaseTrainer:
         self.start_epoch = 1
         self.global_step = 0
         self.last_log = {}
+        self.callbacks = []
+        self.stop_reason = None
 
     # --- one epoch: the subclass -------------------------------------------------------
     def train_epoch(self, epoch):
@@ -85,6 +91,9 @@ class BaseTrainer:
             if dist.is_main():
                 self._save(epoch, improved, score, rng)
             self.tracker.log_epoch(row, improved=improved, best=self.best, monitor=self.monitor_key)
+            if self._callbacks_stop(epoch, row):
+                stopped_early = True
+                break
             if self._should_stop():
                 log.info(f"early stopping: {self.monitor_key} did not improve for {self.bad_epochs} "
                          f"validations (best {self.best:.4f} at epoch {self.best_epoch})")
@@ -96,7 +105,16 @@ class BaseTrainer:
                                     "step": self.global_step, "time": 0.0, **final})
         return {"best": self.best, "best_epoch": self.best_epoch, "monitor": self.monitor_key,
                 "last_epoch": self.last_log.get("epoch"), "stopped_early": stopped_early,
-                "run_dir": str(self.paths.models)}
+                "stop_reason": self.stop_reason, "run_dir": str(self.paths.models)}
+
+    def _callbacks_stop(self, epoch, row):
+        if not any(k.startswith("val") for k in row):  # no validation this epoch
+            return False
+        reasons = [r for r in (cb(self, epoch, row) for cb in self.callbacks) if r]
+        self.stop_reason = dist.broadcast_object(str(reasons[0]) if reasons else None)  # rank 0 decides
+        if self.stop_reason:
+            log.info(f"stopped after epoch {epoch}: {self.stop_reason}")
+        return bool(self.stop_reason)
 
     def _update_monitor(self, score, epoch):
         if self.mode == "off" or score is None or not math.isfinite(score):

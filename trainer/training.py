@@ -22,9 +22,10 @@ from .swa import SWA
 log = logging.getLogger("facetrain")
 
 
-def run_training(cfg, resume=None, run_id=None):
+def run_training(cfg, resume=None, run_id=None, callbacks=()):
     """Train as `cfg` says; `resume` is a checkpoint to continue exactly. Returns (trainer, summary).
-    `run_id` names a new run's directory instead of a timestamp (e.g. "<experiment>/<part>")."""
+    `run_id` names a new run's directory instead of a timestamp (e.g. "<experiment>/<part>").
+    `callbacks` see each validation and may stop the run (base/base_trainer.py)."""
     import_builtins()
     B.validate(cfg, training=True)
     options = TrainerOptions.from_config(cfg.get("trainer"))
@@ -108,6 +109,7 @@ def run_training(cfg, resume=None, run_id=None):
                           train_loader=train_loader, val_loader=val_loader, inferer=inferer, device=device,
                           batch_transform=batch_transform, swa=swa,
                           options=options, config=cfg, paths=paths, tracker=tracker)
+    trainer.callbacks = list(callbacks)
     try:
         if resume is not None:
             trainer.resume(resume)
