@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 from typing import Literal, Optional
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -25,6 +24,7 @@ from base import BaseDataset
 from utils.errors import DataError
 from utils.registry import DATASETS
 
+from .image_io import read_image
 from .mask_labels import DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, encode
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
 from .samples import generate_once, is_sample_root
@@ -229,11 +229,7 @@ class MaskFaceDataset(BaseDataset):
 
     def get(self, index):
         path = self.paths[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DataError(f"cannot read image {path} ({self.source} line {self.rows[index] + 2}): corrupt or "
-                            "not an image")
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        image = read_image(path, context=f"{self.source} line {self.rows[index] + 2}")
         if self.transform is not None:
             image = self.transform(image=image)["image"]
         image = image_tensor(image)

@@ -13,6 +13,8 @@ from PIL import Image
 
 from utils.errors import DataError
 
+from .image_io import read_image
+
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 FRAME_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 BACKENDS = ("pyav", "opencv")
@@ -59,10 +61,7 @@ def read_frame_files(files):
     frames, cache = [], {}
     for path in files:
         if path not in cache:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise DataError(f"cannot read frame {path} (missing, corrupt or not an image)")
-            cache[path] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            cache[path] = read_image(path, what="frame")
         frames.append(cache[path])
     return _stack(frames, files)
 

@@ -3,7 +3,7 @@
 Layout (split folder names configurable):
 
     <root>/<split>/images/<stem>.jpg|.png     any size
-    <root>/<split>/masks/<stem>.png           8-bit; any non-zero pixel is wrinkle
+    <root>/<split>/masks/<stem>.png           any bit depth; a non-zero value in any channel is wrinkle
 
 When there is no `<root>/<val_split>` folder, a seeded `val_fraction` of train is held out
 for validation (and left out of training).
@@ -12,16 +12,15 @@ import logging
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from base import BaseDataset
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .collate import pad_collate
+from .image_io import orient_like, read_image, read_mask, shown_size, stored_size
 from .samples import generate_sample, is_sample_root
 from .transforms import image_tensor
 
@@ -30,28 +29,13 @@ log = logging.getLogger("facetrain")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 LAYOUT = """expected layout:
     {root}/{split}/{images}/<name>.jpg (or .png)
-    {root}/{split}/{masks}/<name>.png   8-bit mask, non-zero = wrinkle, same size as the image"""
+    {root}/{split}/{masks}/<name>.png   mask (8- or 16-bit), non-zero = wrinkle, same size as the image"""
 
 
 def list_files(folder, exts):
     """Files by stem, skipping hidden/junk files such as ._x.jpg and .DS_Store."""
     return {p.stem: p for p in sorted(Path(folder).iterdir())
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts}
-
-
-def read_image(path):
-    """RGB uint8; a DataError naming the file when it cannot be decoded."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"cannot read image {path} (missing, corrupt or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_mask(path):
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise DataError(f"cannot read mask {path} (missing, corrupt or not an image)")
-    return (mask > 0).astype(np.uint8)
 
 
 @DATASETS.register
@@ -112,7 +96,13 @@ class WrinkleDataset(BaseDataset):
         """(image RGB uint8, mask 0/1 uint8); an unlabelled image gets an empty mask."""
         image_path, mask_path = self.items[index]
         image = read_image(image_path)
-        mask = read_mask(mask_path) if mask_path is not None else np.zeros(image.shape[:2], np.uint8)
+        if mask_path is None:
+            return image, np.zeros(image.shape[:2], np.uint8)
+        size, orientation = stored_size(image_path)
+        mask = orient_like(read_mask(mask_path), orientation, size)  # turned as the photo is by its EXIF
+        if mask.shape != image.shape[:2]:
+            raise DataError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
+                            f"{image.shape[1]}x{image.shape[0]} (width x height); they must match")
         return image, mask
 
     def apply_transform(self, image, mask):
@@ -144,17 +134,10 @@ def _check_pairs(images, masks, masks_path, layout):
         log.warning(f"{len(orphans)} mask(s) in {masks_path} have no image and are ignored: {orphans[:5]}")
 
 
-def _size(path):
-    try:
-        with Image.open(path) as im:  # reads the header only
-            return im.size
-    except OSError as e:
-        raise DataError(f"cannot read {path} (corrupt or not an image): {e}") from e
-
-
 def _check_sizes(items):
+    """Headers only: a mask must have the image's size as stored or as shown (after EXIF rotation)."""
     for image_path, mask_path in items:
-        im, mk = _size(image_path), _size(mask_path)
-        if im != mk:
-            raise DataError(f"mask {mask_path} is {mk[0]}x{mk[1]} but image {image_path} is "
-                            f"{im[0]}x{im[1]} (width x height); they must match")
+        (size, orientation), mask = stored_size(image_path), stored_size(mask_path)[0]
+        if mask not in (size, shown_size(size, orientation)):
+            raise DataError(f"mask {mask_path} is {mask[0]}x{mask[1]} but image {image_path} is "
+                            f"{size[0]}x{size[1]} (width x height); they must match")
