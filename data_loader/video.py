@@ -25,7 +25,7 @@ from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .clip_sampling import SampleFrames
-from .samples import generate_once, is_sample_root
+from .samples import generate_sample, is_sample_root
 from .video_index import LAYOUT, Clip, read_annotations, scan_split
 from .video_io import (check_frame_sizes, count_video_frames, list_frame_files, read_frame_files,
                        read_video_frames)
@@ -91,9 +91,7 @@ class VideoDataset(BaseDataset):
         base = next((p for p in (self.root, self.root.parent) if is_sample_root(p, "action")), None)
         needed = annotation if annotation is not None else self.root
         if base is not None and not needed.exists():
-            from .samples.action_clips import generate_action_dataset
-
-            generate_once(base, "action clips", generate_action_dataset)
+            generate_sample(base, "action")  # the stick figures or the real-photo footage
         if not self.root.exists():
             raise DataError(f"data root {self.root} does not exist; " + LAYOUT.format(root=self.root, split=self.split))
         return annotation

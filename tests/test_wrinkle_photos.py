@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_loader.samples.wrinkle_photos import MAX_POSITIVE, PHOTOS, SPLIT_PHOTOS, load_photo
+from data_loader.samples.photos import PHOTOS, SPLIT_PHOTOS, load_photo
+from data_loader.samples.wrinkle_photos import MAX_POSITIVE
 from data_loader.wrinkle import WrinkleDataset
 
 

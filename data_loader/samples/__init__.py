@@ -13,7 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_SETS = {
     "wrinkle": {"wrinkle": "wrinkle:generate_wrinkle_dataset",  # drawn faces
                 "wrinkle_photos": "wrinkle_photos:generate_wrinkle_photos"},  # thin wrinkles on real photos
-    "action": {"action": "action_clips:generate_action_dataset"},  # stick-figure clips
+    "action": {"action": "action_clips:generate_action_dataset",  # stick-figure clips
+               "action_footage": "action_footage:generate_action_footage"},  # camera motion over real photos
     "mask_faces": {"mask_faces": "mask_faces:generate_mask_dataset"},
 }
 

@@ -160,9 +160,11 @@ def write_frames(folder, frames):
             raise OSError(f"could not write {folder / f'frame_{n}.jpg'}")
 
 
-def generate_action_dataset(root=SAMPLE_ROOT, n_train=24, n_val=8, n_test=8, seed=0, frames=(20, 24),
-                            progress=True):
-    """Write the sample clips (n_* per class and split); layouts already present are kept.
+def write_clip_dataset(root, classes, render, counts, seed=0, frames=(20, 24), progress=True,
+                       desc="action sample clips"):
+    """Write `counts` (train, val, test) clips per class of `render(rng, split, label, num_frames) ->
+    (T, H, W, 3) RGB uint8` in every layout (videos/, frames/, annotations/); layouts already present
+    are kept. Each clip has its own seed, so it does not depend on the counts.
 
     Built in a temporary sibling folder, then each missing layout is renamed into place, so
     an interrupted run leaves nothing half-written.
@@ -173,17 +175,17 @@ def generate_action_dataset(root=SAMPLE_ROOT, n_train=24, n_val=8, n_test=8, see
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    jobs = [(si, split, ci, label, i) for si, (split, n) in enumerate(zip(SPLITS, (n_train, n_val, n_test)))
-            for ci, label in enumerate(CLASSES) for i in range(n)]
+    jobs = [(si, split, ci, label, i) for si, (split, n) in enumerate(zip(SPLITS, counts))
+            for ci, label in enumerate(classes) for i in range(n)]
     if progress:
         from tqdm import tqdm
 
-        jobs = tqdm(jobs, desc="action sample clips", unit="clip")
+        jobs = tqdm(jobs, desc=desc, unit="clip")
     try:
         rows = {split: [] for split in SPLITS}
         for si, split, ci, label, i in jobs:
-            rng = np.random.default_rng([seed, si, ci, i])  # per-clip seed: independent of the counts
-            clip = render_clip(rng, label, int(rng.integers(frames[0], frames[1] + 1)))
+            rng = np.random.default_rng([seed, si, ci, i])
+            clip = render(rng, split, label, int(rng.integers(frames[0], frames[1] + 1)))
             name = f"{label}_{i:04d}"
             video = Path("videos") / split / label / (name + (".avi" if i % 4 == 1 else ".mp4"))
             (tmp / video).parent.mkdir(parents=True, exist_ok=True)
@@ -202,9 +204,19 @@ def generate_action_dataset(root=SAMPLE_ROOT, n_train=24, n_val=8, n_test=8, see
     return root
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Generate the synthetic action-recognition sample clips.")
-    ap.add_argument("--out", default=SAMPLE_ROOT, help=f"output directory (default: {SAMPLE_ROOT})")
+def generate_action_dataset(root=SAMPLE_ROOT, n_train=24, n_val=8, n_test=8, seed=0, frames=(20, 24),
+                            progress=True):
+    """Write the stick-figure clips (n_* per class and split) with write_clip_dataset."""
+    return write_clip_dataset(root, CLASSES, lambda rng, _, label, n: render_clip(rng, label, n),
+                              (n_train, n_val, n_test), seed, frames, progress)
+
+
+def main(argv=None, generate=None, default_out=SAMPLE_ROOT, what="the synthetic action-recognition sample clips",
+         classes=CLASSES):
+    """The CLI of this module and of action_footage.py (`generate` defaults to generate_action_dataset)."""
+    generate = generate or generate_action_dataset
+    ap = argparse.ArgumentParser(description=f"Generate {what}.")
+    ap.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
     ap.add_argument("--n-train", type=int, default=24, help="clips per class")
     ap.add_argument("--n-val", type=int, default=8)
     ap.add_argument("--n-test", type=int, default=8)
@@ -212,9 +224,8 @@ def main(argv=None):
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    root = generate_action_dataset(args.out, args.n_train, args.n_val, args.n_test, args.seed,
-                                   progress=not args.no_progress)
-    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed}): classes {', '.join(CLASSES)}")
+    root = generate(args.out, args.n_train, args.n_val, args.n_test, args.seed, progress=not args.no_progress)
+    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed}): classes {', '.join(classes)}")
 
 
 if __name__ == "__main__":

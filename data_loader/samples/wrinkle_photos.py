@@ -1,11 +1,11 @@
-"""Thin, sparse wrinkles drawn on real photographs that installed packages ship (no download).
+"""Thin, sparse wrinkles drawn on real photographs that installed packages ship (photos.py).
 
 The drawn-face set (wrinkle.py) has thick wrinkles on clean skin, about 1.5% of pixels. This one
 is what real data looks like to the model: real photographs (faces, a cat, objects, scenes, each
 with its own natural edges, hair and texture that are *not* wrinkles), cropped and rescaled to
 odd sizes (280..~480 px a side, never a multiple of 32), with 1-2 px dark curves drawn inside
 one face-sized region (about 90-150 px, on the face where the photo has one). At most 0.3% of
-an image's pixels are wrinkle (about 0.1% on average) and a quarter of the images have none.
+an image's pixels are wrinkle (0.17% on average) and a quarter of the images have none.
 Validation and test photos are not used for training, so val F1 measures unseen photos.
 
     <root>/{train,val,test}/images/<stem>.jpg   (about 1 in 4 as .png)
@@ -13,53 +13,18 @@ Validation and test photos are not used for training, so val F1 measures unseen 
 
 CLI: ``python -m data_loader.samples.wrinkle_photos --out data/samples/wrinkle_photos``
 """
-import functools
-import importlib.util
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .photos import PHOTOS, pick_photo
 from .wrinkle import _curve, main as _main, write_wrinkle_dataset
 
 SAMPLE_ROOT = "data/samples/wrinkle_photos"
 MAX_POSITIVE = 0.003  # fraction of an image's pixels
 NO_WRINKLE = 0.25  # fraction of images without any wrinkle
-
-# name: (package, file inside it, face box (x0, y0, x1, y1) as fractions of the photo or None)
-PHOTOS = {
-    "astronaut": ("skimage", "data/astronaut.png", (0.33, 0.05, 0.53, 0.30)),
-    "camera": ("skimage", "data/camera.png", (0.40, 0.12, 0.58, 0.30)),
-    "coffee": ("skimage", "data/coffee.png", None),
-    "rocket": ("skimage", "data/rocket.jpg", None),
-    "motorcycle": ("skimage", "data/motorcycle_left.png", None),
-    "ihc": ("skimage", "data/ihc.png", None),
-    "china": ("sklearn", "datasets/images/china.jpg", None),
-    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", (0.32, 0.22, 0.66, 0.60)),
-    "chelsea": ("skimage", "data/chelsea.png", (0.25, 0.05, 0.85, 0.95)),
-    "flower": ("sklearn", "datasets/images/flower.jpg", None),
-}
-SPLIT_PHOTOS = {  # held-out photos for val and test: the score is on photos the model never saw
-    "train": ("astronaut", "camera", "coffee", "rocket", "motorcycle", "ihc", "china"),
-    "val": ("grace_hopper", "chelsea", "flower"),
-    "test": ("grace_hopper", "chelsea", "flower"),
-}
-
-
-@functools.lru_cache(maxsize=None)
-def load_photo(name):
-    """The photo `name` of PHOTOS as BGR uint8, read from its package's folder."""
-    package, rel, _ = PHOTOS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the real-photo wrinkle samples read {rel} from the '{package}' package; "
-                          f"pip install -r requirements.txt")
-    path = Path(list(spec.submodule_search_locations)[0]) / rel
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{path} (shipped with {package}) is missing or unreadable; reinstall {package}")
-    return image
 
 
 def _odd_size(rng, low, high):
@@ -101,8 +66,7 @@ def _draw_wrinkles(rng, image, box):
 
 def render_photo(rng, split):
     """One sample of `split`: (BGR uint8 image, uint8 0/1 mask) from one of its photos."""
-    name = SPLIT_PHOTOS[split][int(rng.integers(len(SPLIT_PHOTOS[split])))]
-    photo = load_photo(name)
+    name, photo = pick_photo(rng, split)
     ph, pw = photo.shape[:2]
     scale = rng.uniform(0.75, 1.15) * 420 / min(ph, pw)  # short side about 315..480 px
     photo = cv2.resize(photo, (round(pw * scale), round(ph * scale)), interpolation=cv2.INTER_AREA)
