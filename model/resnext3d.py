@@ -114,7 +114,8 @@ def ResNeXt3D(num_classes: int, depth: Literal[50, 101, 152] = 101, cardinality:
               shortcut: Literal["A", "B"] = "B", stem_channels: int = 64, base_planes: int = 128,
               layers: Optional[list] = None, stem_temporal_kernel: int = 7, dropout: float = 0.0,
               pretrained: Optional[str] = None, freeze_until: Optional[str] = None):
-    """`pretrained`: a local checkpoint (a different class count replaces fc); `freeze_until`:
+    """`pretrained`: a local checkpoint or package:<package>/<file>, either torch.save format (Hara's 2018
+    files are the legacy one; a different class count replaces fc); `freeze_until`:
     freeze every stage up to this one (conv1, layer1, ..., layer4) with its BatchNorm in eval mode."""
     if base_planes < 8:
         raise ValueError(f"base_planes must be >= 8, got {base_planes}")
@@ -126,7 +127,7 @@ def ResNeXt3D(num_classes: int, depth: Literal[50, 101, 152] = 101, cardinality:
     model = ResNeXt3DNet(blocks, num_classes, cardinality, shortcut, stem_channels, base_planes, dropout=dropout,
                          stem_temporal_kernel=stem_temporal_kernel)
     if pretrained:
-        load_pretrained(model, pretrained, classifier="fc")
+        load_pretrained(model, pretrained, classifier="fc", key="model.args.pretrained")
     if freeze_until:
         freeze(model, freeze_until)
     return model

@@ -5,7 +5,10 @@
 
 `arch` is any smp architecture (Unet, UnetPlusPlus, FPN, ...); `encoder_name` any smp
 encoder or "tu-<timm model>". `encoder_weights` is null (random init, the default: nothing
-is downloaded), a path to a local state dict for the encoder, or an smp weight name.
+is downloaded), a local weights file for the encoder (a path or package:<package>/<file>:
+an ImageNet classifier's file works, e.g. torchvision's for smp's resnet / mobilenet_v2
+encoders, timm's for "tu-" ones), or an smp weight name such as "imagenet" (downloaded
+through the Hugging Face hub; cached files load with HF_HUB_OFFLINE=1).
 Returns the smp model itself, so its weights load into plain smp code too.
 """
 import logging
@@ -14,8 +17,9 @@ import segmentation_models_pytorch as smp
 import torch
 import torch.nn as nn
 
-from utils.checkpoint import is_local_weights, load_checkpoint, load_partial, model_state
 from utils.registry import MODELS, unknown_name
+
+from .pretrained import hub_weights, is_weights_file, load_into
 
 log = logging.getLogger("facetrain")
 
@@ -47,13 +51,12 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
             unknown_name("architecture", arch, list(archs), "model.args.arch")
         arch = by_lower[arch.lower()]
     _check_encoder(encoder_name)
-    local = encoder_weights is not None and is_local_weights(encoder_weights)
-    model = archs[arch](encoder_name=encoder_name, encoder_weights=None if local else encoder_weights,
-                        in_channels=in_channels, classes=classes, **kwargs)
+    local = encoder_weights is not None and is_weights_file(encoder_weights)
+    with hub_weights(f"the {encoder_name} encoder", "model.args.encoder_weights"):
+        model = archs[arch](encoder_name=encoder_name, encoder_weights=None if local else encoder_weights,
+                            in_channels=in_channels, classes=classes, **kwargs)
     if local:
-        state = model_state(load_checkpoint(encoder_weights))
-        load_partial(model.encoder, state, encoder_weights,
-                     what=f"the {encoder_name} encoder (model.args.encoder_weights)")
+        load_into(model.encoder, encoder_weights, f"the {encoder_name} encoder", "model.args.encoder_weights")
     _drop_unused_encoder_stages(model, in_channels)
     return model
 

@@ -7,7 +7,7 @@ VideoResNet takes clips (N, 3, T, H, W). FrameClassifier takes frames (N, T, 3, 
 scores each frame with the backbone and averages the T scores (TSN's consensus; T = 1 is a
 single-frame model) - or single images (N, 3, H, W). Both return logits (N, num_classes).
 Nothing is downloaded unless asked: `weights`/`pretrained` default to none (random init);
-a path loads a local checkpoint through model/finetune.py (a checkpoint with another class
+a path (or package:<package>/<file>) loads a local checkpoint through model/finetune.py (a checkpoint with another class
 count gets a new classifier); `freeze_until` freezes the stages up to the one named.
 """
 import logging
@@ -17,10 +17,10 @@ import timm
 import torch.nn as nn
 import torchvision.models.video as tv_video
 
-from utils.checkpoint import is_local_weights
 from utils.registry import MODELS, unknown_name
 
 from .finetune import freeze_until as freeze, load_pretrained
+from .pretrained import hub_weights, is_weights_file
 
 log = logging.getLogger("facetrain")
 
@@ -30,21 +30,22 @@ TORCHVISION_ARCHS = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2
 @MODELS.register
 def VideoResNet(arch: Literal["r3d_18", "mc3_18", "r2plus1d_18"], num_classes: int, weights: Optional[str] = None,
                 freeze_until: Optional[str] = None):
-    """`weights`: null (random init), a local checkpoint path, or a torchvision weights name
+    """`weights`: null (random init), a local checkpoint path (or package:...), or a torchvision weights name
     such as "KINETICS400_V1" (downloaded by torchvision: only when named). Stages for
     `freeze_until`: stem, layer1, layer2, layer3, layer4."""
     build = getattr(tv_video, arch)
-    if weights is None or is_local_weights(weights):
+    if weights is None or is_weights_file(weights):
         model = build(weights=None, num_classes=num_classes)
         if weights is not None:
-            load_pretrained(model, weights, classifier="fc")
+            load_pretrained(model, weights, classifier="fc", key="model.args.weights")
     else:
         enum = getattr(tv_video, TORCHVISION_ARCHS[arch])
         if weights not in enum.__members__:
             raise ValueError(f"weights '{weights}' is neither a local file nor one of {arch}'s torchvision weights "
                              f"{list(enum.__members__)}")
         log.info(f"{arch}: torchvision weights {weights} (downloaded on first use)")
-        model = build(weights=enum[weights])
+        with hub_weights(f"{arch} ({weights})", "model.args.weights"):
+            model = build(weights=enum[weights])
         if num_classes != model.fc.out_features:
             model.fc = nn.Linear(model.fc.in_features, num_classes)
     if freeze_until:
@@ -65,8 +66,9 @@ class FrameClassifier(nn.Module):
         if not timm.is_model(backbone):
             unknown_name("timm model", backbone, timm.list_models(), "model.args.backbone")
         hub = pretrained is True
-        self.backbone = timm.create_model(backbone, pretrained=hub, num_classes=num_classes, drop_rate=drop_rate,
-                                          **(backbone_args or {}))
+        with hub_weights(backbone, "model.args.pretrained"):
+            self.backbone = timm.create_model(backbone, pretrained=hub, num_classes=num_classes, drop_rate=drop_rate,
+                                              **(backbone_args or {}))
         if isinstance(pretrained, str):
             load_pretrained(self.backbone, pretrained)
         if freeze_until:

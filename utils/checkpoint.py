@@ -1,5 +1,4 @@
 """Checkpoints: plain data, written atomically, read with weights_only=True."""
-import logging
 import os
 import pickle
 import shutil
@@ -9,8 +8,6 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-
-log = logging.getLogger("facetrain")
 
 
 def save_checkpoint(state, path):
@@ -35,28 +32,37 @@ def copy_checkpoint(src, dst):
     os.replace(tmp, dst)
 
 
+# torch.save's legacy (pre-1.6) format is a pickle stream that opens with this magic number (a LONG1 opcode);
+# many published checkpoints use it. torch.load(weights_only=True) reads it as safely as the zip archive.
+_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _is_torch_file(path):
+    with open(path, "rb") as f:
+        head = f.read(64)
+    return zipfile.is_zipfile(path) or _LEGACY_MAGIC in head
+
+
 def load_checkpoint(path, map_location="cpu"):
-    """Load a checkpoint safely; a missing, corrupt or code-carrying file is a CheckpointError."""
+    """Load a checkpoint safely (torch.save's zip archive or its legacy format); a missing, corrupt or
+    code-carrying file is a CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):  # torch.save writes zip archives (since 1.6); garbage fails unpredictably
-        raise CheckpointError(f"{path}: not a readable checkpoint (not the zip archive torch.save writes: "
-                              "truncated, corrupt, or another kind of file)")
+    if not _is_torch_file(path):  # garbage makes torch.load fail unpredictably
+        raise CheckpointError(f"{path}: not a readable checkpoint (neither the zip archive torch.save writes nor "
+                              "its legacy format: truncated, corrupt, or another kind of file)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e) or "Unsupported operand" in str(e):  # not a refusal: unparseable
+            raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from e
         raise CheckpointError(
             f"{path}: refused to load: it holds objects other than tensors and plain data, and loading "
             f"them could run code. Unpickle it yourself only if you trust its source. ({e})"
         ) from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from e
-
-
-def is_local_weights(value):
-    """A weights setting that names a file here (not a hub / torchvision weights name to download)."""
-    return Path(str(value)).suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(str(value)).exists()
 
 
 def model_state(checkpoint, prefer="model"):
@@ -95,26 +101,6 @@ def load_weights(model, state, strict=True, source="checkpoint"):
     usable = {k: v for k, v in state.items() if k in own and k not in shape}
     model.load_state_dict(usable, strict=False)
     return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape}
-
-
-def load_partial(module, state, source, what=None):
-    """Pretrained weights: load whatever of `state` fits `module` and report the rest (a classifier
-    of another task, say). A file of which nothing fits is refused: it is not weights of this
-    architecture. Returns load_weights' report plus "loaded" (a count)."""
-    what = what or type(module).__name__
-    report = load_weights(module, state, strict=False, source=str(source))
-    total = len(module.state_dict())
-    loaded = total - len(report["missing"]) - len(report["shape_mismatch"])
-    if loaded == 0:
-        raise CheckpointError(f"{source}: no tensor matches {what}; is it a state dict of this architecture? "
-                              f"(its keys look like {sorted(state)[:3]})")
-    log.info(f"{what}: loaded {loaded} of {total} tensors from {source}")
-    for kind in ("missing", "unexpected", "shape_mismatch"):
-        if report[kind]:
-            keys = report[kind]
-            log.info(f"{source}: {len(keys)} {kind.replace('_', ' ')} key(s), left as initialised or ignored: "
-                     f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
-    return {"loaded": loaded, **report}
 
 
 def _mismatch(source, missing, unexpected, shape, own, state):
