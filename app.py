@@ -6,7 +6,7 @@
 
 Face-attribute models give mask / gender / age with class probabilities, wrinkle models the
 wrinkle overlay and area, action models (on a video) the action. The page is UI only: the
-checkpoint -> prediction logic is model/predictor.py (docs/deployment.md).
+checkpoint -> prediction logic is deploy/predictor.py (docs/deployment.md).
 """
 import argparse
 import sys
@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 
 from data_loader.video_io import VIDEO_EXTS  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
-from model.preprocessing import decode_image  # noqa: E402
+from deploy.predictor import Predictor  # noqa: E402
+from deploy.preprocessing import decode_image  # noqa: E402
 from utils.errors import DataError, USER_ERRORS  # noqa: E402
 
 

@@ -18,10 +18,14 @@ def main(argv=None):
     p.add_argument("-r", "--resume", required=True, help="checkpoint to evaluate (model_best.pth)")
     p.add_argument("--split", help="data split to evaluate (default: test if the config has one, else val)")
     p.add_argument("--out", help="output folder (default: <checkpoint dir>/test-<split>)")
-    p.add_argument("--weights", choices=["auto", "model", "ema"], default="auto",
-                   help="which weights: auto = EMA when the run monitored val_ema/*")
+    p.add_argument("--weights", choices=["auto", "model", "ema", "swa"], default="auto",
+                   help="which weights: auto = those the file stands for (EMA when the run monitored val_ema/*, "
+                        "the averaged ones in model_swa.pth)")
+    p.add_argument("--threshold", type=float,
+                   help="decision threshold for this evaluation (default: the one stored in the checkpoint)")
     p.add_argument("--tune-threshold", action="store_true",
-                   help="pick the decision threshold with the best F1 on the val split first")
+                   help="pick the decision threshold with the best F1 on the val split first, and store it in "
+                        "the checkpoint for the predictor, the web demo and the export")
     args = p.parse_args(argv)
 
     from logger import setup_logging
@@ -37,7 +41,8 @@ def main(argv=None):
             print(dump(cfg))
             return 0
         run_test(cfg, args.resume, split=split, out_dir=args.out, weights=args.weights,
-                 tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"))
+                 tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"),
+                 threshold=args.threshold)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

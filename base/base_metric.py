@@ -51,6 +51,11 @@ class Metric:
         """Non-scalar results to save after each validation: {name: (matrix, class_names)}."""
         return {}
 
+    def decision(self):
+        """How the model should be used, decided on this epoch's data (e.g. {"threshold": 0.35,
+        "source": ...}); stored in checkpoints so test.py, the predictor and the export agree."""
+        return {}
+
 
 class MetricCollection:
     """Several metrics updated together; their results merged into one dict."""
@@ -93,3 +98,13 @@ class MetricCollection:
         for m in self.metrics:
             out.update(m.artifacts())
         return out
+
+    def decision(self):
+        """The first metric's decision that has one (one threshold per model)."""
+        return next((d for d in (m.decision() for m in self.metrics) if d), {})
+
+    def set_threshold(self, threshold):
+        """Score every thresholded metric at `threshold` (states are reset)."""
+        for m in self.metrics:
+            if hasattr(m, "set_threshold"):
+                m.set_threshold(threshold)

@@ -23,12 +23,12 @@ PALETTE = [(180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 1
 
 @WRITERS.register
 class PartOverlayWriter:
-    def __init__(self, out_dir, regions: dict, threshold: float = 0.5, color: list = (255, 0, 0),
-                 alpha: float = 0.6, labels: bool = True):
+    def __init__(self, out_dir, regions: dict, color: list = (255, 0, 0), alpha: float = 0.6, labels: bool = True):
         self.out = Path(out_dir) / "parts"
         self.out.mkdir(parents=True, exist_ok=True)
         self.regions = FaceRegions.from_spec(regions)
-        self.threshold, self.alpha, self.labels = threshold, alpha, labels
+        self.threshold = None  # the model's decision threshold, set by test.py (never a second copy in config)
+        self.alpha, self.labels = alpha, labels
         self.color = np.array(color, np.float32)[::-1]  # config colour is RGB, OpenCV writes BGR
         self.count = 0
 
@@ -36,7 +36,7 @@ class PartOverlayWriter:
         self.threshold = threshold
 
     def write(self, batch, logits):
-        for name, prob, image_path in probability_maps(batch, logits):
+        for name, prob, image_path in probability_maps(batch, logits, self.threshold):
             image = read_bgr_or_black(image_path, prob.shape)
             cv2.imwrite(str(self.out / f"{name}_parts.png"), self.draw(image, prob >= self.threshold))
             self.count += 1

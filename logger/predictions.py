@@ -12,8 +12,11 @@ import torch
 from utils.registry import WRITERS
 
 
-def probability_maps(batch, logits):
-    """(name, probability map at the image's original size, image path) per sample of a batch."""
+def probability_maps(batch, logits, threshold):
+    """(name, probability map at the image's original size, image path) per sample of a batch.
+    `threshold` is checked here: a writer draws masks at the threshold test.py gave it, never its own."""
+    if threshold is None:
+        raise RuntimeError("set_threshold(t) first: masks are written at the model's decision threshold")
     probs = torch.sigmoid(logits.float()).squeeze(1).cpu().numpy()
     meta = batch["meta"]
     for i, prob in enumerate(probs):
@@ -38,15 +41,16 @@ def read_bgr_or_black(image_path, shape):
 @WRITERS.register
 class SegmentationWriter:
     """Per image: `npy/<name>.npy` (wrinkle probability at the original size; float32, or
-    float16 via `npy_dtype` to halve the disk use), `png/<name>.png` (binary mask 0/255 at
-    `threshold`) and `overlay/<name>_overlay.png` (the mask drawn on the image)."""
+    float16 via `npy_dtype` to halve the disk use), `png/<name>.png` (binary mask 0/255 at the
+    model's decision threshold, which test.py sets: the metrics' threshold, or the one stored in
+    the checkpoint) and `overlay/<name>_overlay.png` (the mask drawn on the image)."""
 
-    def __init__(self, out_dir, threshold: float = 0.5, npy: bool = True, png: bool = True, overlay: bool = True,
+    def __init__(self, out_dir, npy: bool = True, png: bool = True, overlay: bool = True,
                  npy_dtype: Literal["float32", "float16"] = "float32", color: list = (255, 0, 0),
                  alpha: float = 0.6):
         self.out = Path(out_dir)
         self.npy_dtype = np.dtype(npy_dtype)
-        self.threshold, self.npy, self.png, self.overlay = threshold, npy, png, overlay
+        self.threshold, self.npy, self.png, self.overlay = None, npy, png, overlay
         self.color, self.alpha = np.array(color, np.float32), alpha
         for sub in ("npy", "png", "overlay"):
             if getattr(self, sub):
@@ -57,7 +61,7 @@ class SegmentationWriter:
         self.threshold = threshold
 
     def write(self, batch, logits):
-        for name, prob, image_path in probability_maps(batch, logits):
+        for name, prob, image_path in probability_maps(batch, logits, self.threshold):
             mask = (prob >= self.threshold).astype(np.uint8) * 255
             if self.npy:
                 np.save(self.out / "npy" / f"{name}.npy", prob.astype(self.npy_dtype))

@@ -21,9 +21,10 @@ log = logging.getLogger("facetrain")
 
 
 def training_report(log_dir, tracker, *, step, model, dataset, inferer, device, metrics, epoch,
-                    monitor_key=None, mode=None, samples=8):
+                    monitor_key=None, mode=None, samples=8, threshold=None):
     """Write the end-of-training figures; `epoch` is the one whose confusion matrices to show
-    (the best), `model` the one to draw samples with (the best). Returns the PNG paths."""
+    (the best), `model` the one to draw samples with (the best) at its decision `threshold`.
+    Returns the PNG paths."""
     start = time.time()
     out = log_dir / "report"
     written = []
@@ -43,7 +44,7 @@ def training_report(log_dir, tracker, *, step, model, dataset, inferer, device, 
         if path.is_file():
             matrix, names = load_matrix_csv(path)
             emit(confusion_figure(matrix, names, f"{prefix} {name} (epoch {epoch})"), f"{prefix}_{name}")
-    fig, _ = sample_grid(model, dataset, inferer, device, metrics, samples)
+    fig, _ = sample_grid(model, dataset, inferer, device, metrics, samples, threshold)
     if fig is not None:
         emit(fig, "samples")
     log.info(f"report: {len(written)} figure(s) in {out} ({time.time() - start:.1f}s)")

@@ -103,7 +103,7 @@ class SlidingWindow:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.window = [int(math.ceil(s / divisor) * divisor) for s in window]
         self.overlap, self.batch_size = overlap, batch_size
-        self.direct = Direct(divisor)
+        self.direct, self.divisor = Direct(divisor), divisor
 
     @staticmethod
     def _starts(size, win, stride):

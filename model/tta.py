@@ -112,7 +112,7 @@ class TTA:
         if len(weights) != len(views) or any(w < 0 for w in weights) or not sum(weights) > 0:
             raise ValueError(f"weights: expected {len(views)} non-negative numbers (one per view), got {weights}")
         self.weights = [w / sum(weights) for w in weights]
-        self.direct = Direct(divisor)
+        self.direct, self.divisor = Direct(divisor), divisor
 
     def __call__(self, model, inputs):
         sums, cover, dense = {}, {}, {}

@@ -105,7 +105,7 @@ def test_the_exported_model_matches_pytorch_and_carries_its_preprocessing(kind, 
 
 def test_an_onnx_wrinkle_model_takes_any_size_and_its_metadata_is_enough_to_use_it(exported):
     """Preprocess with nothing but the metadata; the result is the predictor's wrinkle map."""
-    from model.predictor import Predictor
+    from deploy.predictor import Predictor
     from skimage import data
 
     ckpt, out = exported("wrinkle", "onnx")

@@ -131,6 +131,7 @@ def test_the_part_overlay_writer_draws_regions_and_the_merged_mask(tmp_path):
     image = np.full((80, 100, 3), 128, np.uint8)
     cv2.imwrite(str(tmp_path / "face.png"), image)
     writer = PartOverlayWriter(tmp_path / "out", {"parts": PARTS}, color=[255, 0, 0], alpha=1.0, labels=False)
+    writer.set_threshold(0.5)
     logits = torch.full((1, 1, 80, 100), -5.0)
     logits[..., 15:20, 15:30] = 5.0  # a wrinkle inside region a
     logits[..., 75:78, 85:95] = 5.0  # and one outside every region

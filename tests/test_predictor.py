@@ -1,4 +1,4 @@
-"""model/predictor.py: a checkpoint gives the predictions validation would give, with class names."""
+"""deploy/predictor.py: a checkpoint gives the predictions validation would give, with class names."""
 import cv2
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 from skimage import data
 
 from data_loader.mask_labels import class_names
-from model.predictor import Predictor
-from model.preprocessing import decode_image
+from deploy.predictor import Predictor
+from deploy.preprocessing import decode_image
 from tiny_checkpoints import tiny_checkpoint
 from trainer.build import build_dataset, build_model
 from utils.checkpoint import load_checkpoint

@@ -50,10 +50,41 @@ def test_per_image_metrics_are_the_mean_of_each_images_scores():
     assert got["f1_per_image"] != pytest.approx(got["f1"])  # a different quantity from micro F1
 
 
-def test_an_empty_prediction_on_an_empty_mask_counts_as_perfect():
-    metric = BinarySegMetrics()
-    metric.update(torch.full((1, 1, 4, 4), -9.0), torch.zeros(1, 4, 4))
-    assert metric.compute()["f1_per_image"] == 1.0
+def test_no_convention_rewards_predicting_nothing():
+    """scikit-learn's zero_division=0: an all-negative model scores 0 everywhere, also on images
+    whose truth is empty, so a monitor can never pick it over a model that finds wrinkles."""
+    logits, target = _data(seed=3, n=4)
+    target[:2] = 0  # two images without any wrinkle
+    nothing = BinarySegMetrics()
+    nothing.update(torch.full_like(logits, -9.0), target)
+    got = nothing.compute()
+    valid = target != 255
+    truth = target[valid].numpy().astype(int)
+    none = np.zeros_like(truth)
+    assert got["precision"] == precision_score(truth, none, zero_division=0) == 0
+    assert got["f1"] == got["iou"] == got["recall"] == 0
+    empty = [f1_score(t[v].numpy().astype(int), np.zeros(int(v.sum()), int), zero_division=0)
+             for t, v in zip(target, valid)]
+    assert got["f1_per_image"] == pytest.approx(np.mean(empty)) == 0
+    model = BinarySegMetrics()
+    model.update(logits, target)  # a (random) model that predicts something scores above it
+    assert model.compute()["f1_per_image"] > got["f1_per_image"]
+
+
+def test_tuning_logs_the_best_threshold_and_decides_by_it():
+    logits, target = _data(seed=4)
+    metric = BinarySegMetrics(threshold=0.5, tune_threshold=True)
+    assert metric.names()[-2:] == ["f1_best", "threshold_best"]
+    metric.update(logits, target)
+    got = metric.compute()
+    valid = target != 255
+    prob = torch.sigmoid(logits.squeeze(1))[valid].numpy()
+    truth = target[valid].numpy().astype(int)
+    grid = [round(0.05 * i, 2) for i in range(1, 20)]
+    ref = [f1_score(truth, (prob >= t).astype(int)) for t in grid]
+    assert got["f1_best"] == pytest.approx(max(ref)) and got["threshold_best"] == grid[int(np.argmax(ref))]
+    assert metric.decision()["threshold"] == got["threshold_best"] != 0.5
+    assert BinarySegMetrics(threshold=0.3).decision()["threshold"] == 0.3  # without tuning: the configured one
 
 
 def test_best_threshold_is_the_argmax_of_sklearn_f1():

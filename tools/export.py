@@ -95,7 +95,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from logger import setup_logging
-    from model.predictor import Predictor
+    from deploy.predictor import Predictor
 
     setup_logging()
     try:

@@ -73,7 +73,7 @@ def _normalization(cfg):
     """The evaluation transform's normalisation (as the predictor reads it: none means /255), so the
     merged model can undo it for a landmark detector."""
     from data_loader import build_transform
-    from model.preprocessing import describe
+    from deploy.preprocessing import describe
     from trainer import build as B
 
     _, transform, _ = B.split_config(cfg, "val")

@@ -3,12 +3,11 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from logger.figures import save_artifacts
 from logger.report import test_report
+from model.metrics.segmentation import TUNE_GRID
 from utils.builder import build
-from utils.checkpoint import load_checkpoint, load_weights
+from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from utils.errors import CheckpointError, ConfigError
 from utils.registry import WRITERS, import_builtins
 
@@ -17,7 +16,7 @@ from .evaluator import evaluate
 from .options import TrainerOptions
 
 log = logging.getLogger("facetrain")
-TUNE_GRID = [round(float(t), 2) for t in np.arange(0.05, 0.96, 0.05)]
+WEIGHTS = ("auto", "model", "ema", "swa")
 
 
 def checkpoint_config(path):
@@ -28,11 +27,25 @@ def checkpoint_config(path):
     return ckpt["config"]
 
 
+def stands_for(ckpt):
+    """The weights a checkpoint file stands for: "swa" (model_swa.pth), "ema" (the run monitored
+    val_ema/*) or "model". Files written before this was recorded are told by their monitor."""
+    if ckpt.get("weights") in ("model", "ema", "swa"):
+        return ckpt["weights"]
+    monitor = (ckpt.get("monitor") or {}).get("key") or ""
+    return "ema" if monitor.startswith("val_ema/") and ckpt.get("ema") else "model"
+
+
 def pick_weights(ckpt, which):
-    """'auto' uses EMA weights when the run monitored them (val_ema/...), else the model's."""
-    if which == "auto":
-        monitor = (ckpt.get("monitor") or {}).get("key") or ""
-        which = "ema" if monitor.startswith("val_ema/") and ckpt.get("ema") else "model"
+    """(name, state dict): 'auto' takes the weights the file stands for (see stands_for)."""
+    own = stands_for(ckpt)
+    which = own if which == "auto" else which
+    if which not in WEIGHTS:
+        raise ConfigError(f"weights: {which!r} is not one of {list(WEIGHTS)}")
+    if (which == "swa") != (own == "swa"):
+        raise CheckpointError("--weights swa: only model_swa.pth holds SWA weights" if which == "swa" else
+                              f"--weights {which}: this is an SWA checkpoint; it holds the averaged weights only "
+                              "(use --weights auto or swa)")
     if which == "ema":
         if not ckpt.get("ema"):
             raise CheckpointError("--weights ema: this checkpoint has no EMA weights (trainer.ema was off)")
@@ -56,8 +69,40 @@ def load_model(checkpoint, cfg=None, weights="auto"):
     return model, ckpt, which
 
 
-def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_threshold=False, device="auto"):
-    """Returns the result dict also written to <out_dir>/metrics.json."""
+def configured_threshold(cfg):
+    """(threshold, config key) of the first metric with a decision threshold, else (None, None)."""
+    for i, m in enumerate(B.build_metrics(cfg).metrics):
+        if isinstance(getattr(m, "threshold", None), float):
+            return m.threshold, f"metrics.{i}.args.threshold"
+    return None, None
+
+
+def decision_threshold(cfg, ckpt, which, explicit=None):
+    """(threshold, where it comes from) a checkpoint's weights are used at, or (None, None) for models
+    without one. The one rule for test.py, the predictor, the web demo and the export: an explicit
+    value; else a metric threshold changed in `cfg` against the checkpoint's own config (an
+    override); else the decision stored with these weights (the metric's threshold, or the tuned
+    one); else the config's metric threshold."""
+    if explicit is not None:
+        if not 0 < float(explicit) < 1:
+            raise ConfigError(f"--threshold: expected a number between 0 and 1, got {explicit}")
+        return float(explicit), "--threshold"
+    value, key = configured_threshold(cfg)
+    if value is None:
+        return None, None
+    trained = configured_threshold(ckpt["config"])[0] if isinstance(ckpt.get("config"), dict) else None
+    stored = (ckpt.get("decisions") or {}).get(which) or {}
+    if trained is not None and value != trained:
+        return value, f"{key} (overridden; the checkpoint's config has {trained})"
+    if stored.get("threshold") is not None:
+        return float(stored["threshold"]), f"stored in the checkpoint ({which} weights): {stored.get('source', '')}"
+    return value, key
+
+
+def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_threshold=False, device="auto",
+             threshold=None):
+    """Returns the result dict also written to <out_dir>/metrics.json. `threshold` (or --tune-threshold,
+    which also stores the tuned value in the checkpoint) overrides the model's decision threshold."""
     import_builtins()
     B.validate(cfg, training=False)
     device = B.resolve_device(device or cfg.get("device", "auto"))
@@ -78,12 +123,18 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
     amp = (cfg.get("trainer") or {}).get("amp")
     common = dict(device=device, inferer=inferer, criterion=criterion, amp=amp)
 
-    threshold = None
     if tune_threshold:
-        threshold = _tune(cfg, model, metrics, device, common)
+        if threshold is not None:
+            raise ConfigError("give --threshold or --tune-threshold, not both")
+        threshold = _tune(cfg, model, metrics, device, common, checkpoint, ckpt, which)
+        source = "tuned on val by --tune-threshold (now stored in the checkpoint)"
+    else:
+        threshold, source = decision_threshold(cfg, ckpt, which, threshold)
     writers = [build(WRITERS, w, f"test.writers.{i}", out_dir=out_dir)
                for i, w in enumerate((cfg.get("test") or {}).get("writers", []))]
     if threshold is not None:
+        log.info(f"decision threshold {threshold:g} ({source})")
+        metrics.set_threshold(threshold)
         for w in writers:
             if hasattr(w, "set_threshold"):
                 w.set_threshold(threshold)
@@ -93,15 +144,13 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
     labelled = any(k != f"{split}/loss" for k in result)
     artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []
     options = TrainerOptions.from_config(cfg.get("trainer"))
-    if options.report:  # the grid of the split's first samples (logger/report.py)
-        drawn = threshold if threshold is not None else next(  # the threshold of the saved masks
-            (w.threshold for w in writers if getattr(w, "threshold", None) is not None), None)
+    if options.report:  # the grid of the split's first samples (logger/report.py), at the masks' threshold
         grid = test_report(out_dir, model=model, dataset=loader.dataset, inferer=inferer, device=device,
-                           metrics=metrics, samples=options.report_samples, threshold=drawn)
+                           metrics=metrics, samples=options.report_samples, threshold=threshold)
         artifacts += [str(grid)] if grid is not None else []
     report = {
         "checkpoint": str(checkpoint), "epoch": ckpt.get("epoch"), "weights": which, "split": split,
-        "samples": len(loader.dataset), "threshold": threshold,
+        "samples": len(loader.dataset), "threshold": threshold, "threshold_source": source,
         "metrics": {k.split("/", 1)[1]: v for k, v in result.items()},
         "outputs": [w.close() for w in writers] + artifacts,
     }
@@ -111,8 +160,9 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
     return report
 
 
-def _tune(cfg, model, metrics, device, common):
-    """Pick the decision threshold with the best F1 on the validation split."""
+def _tune(cfg, model, metrics, device, common, checkpoint, ckpt, which):
+    """Pick the decision threshold with the best F1 on the validation split and store it in the
+    checkpoint (atomically), so the predictor, the web demo and the export use it from now on."""
     tunable = [m for m in metrics.metrics if hasattr(m, "best_threshold")]
     if not tunable:
         raise ConfigError("--tune-threshold: none of this config's metrics has a threshold to tune")
@@ -121,7 +171,8 @@ def _tune(cfg, model, metrics, device, common):
     _, loader = B.build_data(cfg, "val", device)
     evaluate(model, loader, metrics=metrics, prefix="val", **common)
     threshold, f1 = tunable[0].best_threshold()
-    log.info(f"tuned threshold on val: {threshold} (F1 {f1:.4f})")
-    for m in tunable:
-        m.set_threshold(threshold)
+    ckpt["decisions"] = {**(ckpt.get("decisions") or {}), which: {
+        "threshold": threshold, "source": f"tuned on val by test.py --tune-threshold (F1 {f1:.4f})"}}
+    save_checkpoint(ckpt, checkpoint)
+    log.info(f"tuned threshold on val: {threshold} (F1 {f1:.4f}); stored in {checkpoint}")
     return threshold

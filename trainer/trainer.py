@@ -33,6 +33,7 @@ class Trainer(BaseTrainer):
         self.train_model = train_model  # compiled and/or DDP-wrapped view of self.model
         self.metrics, self.inferer, self.device = metrics, inferer, device
         self.train_loader, self.val_loader = train_loader, val_loader
+        self.decisions = {}  # weights ("model", "ema") -> the metrics' decision on the last validation
 
     def _limit(self, loader, limit):
         return len(loader) if limit is None else min(limit, len(loader))
@@ -142,9 +143,10 @@ class Trainer(BaseTrainer):
 
         model = self.swa.finalize(self.train_loader, self.device, self.options.channels_last)
         result = evaluate(model, self.val_loader, prefix="val_swa", **self._eval_args())
-        if dist.is_main():
+        if dist.is_main():  # a file of the SWA weights alone: scored, served and exported as them
             state = self.state_dict(self.last_log.get("epoch", 0))
-            state["model"] = model.state_dict()
+            state.update(model=model.state_dict(), ema=None, weights="swa", decisions={"swa": self.metrics.decision()},
+                         metrics={**state["metrics"], **result})
             save_checkpoint(state, self.paths.models / "model_swa.pth")
         log.info(f"SWA over {int(self.swa.model.n_averaged)} epochs: " + "  ".join(
             f"{k} {v:.4f}" for k, v in result.items()) + f" -> {self.paths.models / 'model_swa.pth'}")
@@ -161,38 +163,49 @@ class Trainer(BaseTrainer):
         from logger.report import training_report
 
         try:
+            model, threshold = self._best_model()
             return training_report(
-                self.paths.log, self.tracker, step=self.global_step, model=self._best_model(),
+                self.paths.log, self.tracker, step=self.global_step, model=model,
                 dataset=self.val_loader.dataset, inferer=self.inferer, device=self.device, metrics=self.metrics,
                 epoch=self.best_epoch or self.last_log.get("epoch", 0), monitor_key=self.monitor_key, mode=self.mode,
-                samples=self.options.report_samples)
+                samples=self.options.report_samples, threshold=threshold)
         except Exception:
             log.exception("report: could not draw the run's figures")
             return []
 
     def _best_model(self):
-        """A copy of the model with model_best.pth's weights (EMA ones when the run monitored val_ema/*);
-        the model itself when nothing was monitored."""
+        """(a copy of the model with model_best.pth's weights (EMA ones when the run monitored val_ema/*),
+        their decision threshold); the model itself and its last decision when nothing was monitored."""
         import copy
 
         from utils.checkpoint import load_checkpoint, load_weights
 
-        from .testing import pick_weights
+        from .testing import decision_threshold, pick_weights
 
         path = self.paths.models / "model_best.pth"
         if not path.is_file():
-            return self.model
-        which, state = pick_weights(load_checkpoint(path), "auto")
+            return self.model, decision_threshold(self.config, {"decisions": self.decisions}, "model")[0]
+        ckpt = load_checkpoint(path)
+        which, state = pick_weights(ckpt, "auto")
         model = copy.deepcopy(self.model)
         load_weights(model, state, strict=True, source=f"{path} ({which} weights)")
-        return model
+        return model, decision_threshold(self.config, ckpt, which)[0]
 
-    def extra_state(self):
-        return {"swa": self.swa.state_dict()} if self.swa is not None else {}
+    def state_dict(self, epoch, rng=None):
+        """Also says which weights the file stands for ("ema" when the run monitored val_ema/*) and the
+        decisions (threshold) each set of weights is used at."""
+        state = super().state_dict(epoch, rng)
+        monitors_ema = self.ema is not None and (self.monitor_key or "").startswith("val_ema/")
+        state.update(weights="ema" if monitors_ema else "model", decisions=dict(self.decisions))
+        return state
 
     def load_extra_state(self, state):
         if self.swa is not None and state.get("swa") is not None:
             self.swa.load_state_dict(state["swa"])
+        self.decisions = dict(state.get("decisions") or {})  # for epochs saved before their next validation
+
+    def extra_state(self):
+        return {"decisions": dict(self.decisions), **({"swa": self.swa.state_dict()} if self.swa is not None else {})}
 
     def _eval_args(self):
         opts = self.options
@@ -207,6 +220,7 @@ class Trainer(BaseTrainer):
             if model is not None:
                 result.update(evaluate(model, self.val_loader, prefix=prefix, **common))
                 self.tracker.log_artifacts(prefix, self.metrics.artifacts(), epoch, self.global_step)
+                self.decisions["ema" if prefix == "val_ema" else "model"] = self.metrics.decision()
         return result
 
 

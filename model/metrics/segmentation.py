@@ -3,11 +3,23 @@
 Micro metrics (precision, recall, f1, iou, accuracy) come from the epoch's total
 tp/fp/fn/tn; `*_per_image` average each image's own F1 / IoU. Pixels equal to
 `ignore_index` (padding) are not counted.
+
+Conventions, as scikit-learn's default (`zero_division=0`): a ratio whose denominator is 0
+counts as 0. So predicting nothing gives precision 0 (not 1), and an image whose truth and
+prediction are both empty scores F1 / IoU 0 (not 1): no convention here rewards a model for
+predicting nothing, so a monitor on any of these metrics cannot pick an all-negative model.
+
+`tune_threshold: true` also counts at every threshold of TUNE_GRID and logs `f1_best` (micro F1
+at the best of them) and `threshold_best`. The threshold a checkpoint is used at is `decision()`:
+`threshold_best` when tuning, else `threshold`; the trainer stores it in the checkpoint, and
+test.py, the predictor, the web demo and the export take it from there.
 """
 import torch
 
 from base import Metric
 from utils.registry import METRICS
+
+TUNE_GRID = [round(0.05 * i, 2) for i in range(1, 20)]  # 0.05 ... 0.95
 
 
 def _ratio(num, den, zero_division):
@@ -20,25 +32,28 @@ class BinarySegMetrics(Metric):
     `best_threshold()` can pick the one with the best F1 (test.py --tune-threshold)."""
 
     def __init__(self, threshold: float = 0.5, ignore_index=255, per_image: bool = True,
-                 zero_division: float = 1.0, thresholds: list = None):
+                 zero_division: float = 0.0, thresholds: list = None, tune_threshold: bool = False):
         super().__init__()
-        self.threshold, self.ignore_index = threshold, ignore_index
-        self.per_image, self.zero_division = per_image, zero_division
-        self.thresholds = sorted(set(thresholds or []) | {threshold})
+        if not 0 < float(threshold) < 1:
+            raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+        self.threshold, self.ignore_index = float(threshold), ignore_index
+        self.per_image, self.zero_division, self.tune = per_image, zero_division, tune_threshold
+        self.thresholds = sorted(set(thresholds or []) | set(TUNE_GRID if tune_threshold else []) | {self.threshold})
         self.add_state("counts", torch.zeros(len(self.thresholds), 4, dtype=torch.float64))  # tp fp fn tn
         self.add_state("image_sums", torch.zeros(3, dtype=torch.float64))  # f1 sum, iou sum, images
 
     def names(self):
         micro = ["precision", "recall", "f1", "iou", "accuracy"]
-        return micro + (["f1_per_image", "iou_per_image"] if self.per_image else [])
+        return micro + (["f1_per_image", "iou_per_image"] if self.per_image else []) + \
+            (["f1_best", "threshold_best"] if self.tune else [])
 
     def set_threshold(self, threshold):
         """Report at `threshold` from now on (states are reset)."""
-        self.__init__(threshold, self.ignore_index, self.per_image, self.zero_division, self.thresholds)
+        self.__init__(threshold, self.ignore_index, self.per_image, self.zero_division, self.thresholds, self.tune)
 
     def set_thresholds(self, thresholds):
         """Also count at each of `thresholds` (states are reset)."""
-        self.__init__(self.threshold, self.ignore_index, self.per_image, self.zero_division, thresholds)
+        self.__init__(self.threshold, self.ignore_index, self.per_image, self.zero_division, thresholds, self.tune)
 
     @torch.no_grad()
     def update(self, logits, target):
@@ -74,13 +89,23 @@ class BinarySegMetrics(Metric):
             f1s, ious, n = self.image_sums.cpu().tolist()
             out["f1_per_image"] = f1s / n if n else float("nan")
             out["iou_per_image"] = ious / n if n else float("nan")
+        if self.tune:
+            out["threshold_best"], out["f1_best"] = self.best_threshold()
         return out
 
     def best_threshold(self):
-        """(threshold, micro F1) with the best F1 among `thresholds`."""
+        """(threshold, micro F1) with the best F1 among `thresholds` (the one nearest `threshold` on a tie)."""
         f1 = [float(self._scores(*c.cpu())["f1"]) for c in self.counts]
-        i = max(range(len(f1)), key=lambda j: f1[j])
+        i = max(range(len(f1)), key=lambda j: (f1[j], -abs(self.thresholds[j] - self.threshold)))
         return self.thresholds[i], f1[i]
+
+    def decision(self):
+        """The threshold this epoch's model should be used at, and why (stored in checkpoints)."""
+        if self.tune:
+            threshold, f1 = self.best_threshold()
+            return {"threshold": threshold, "source": f"best F1 ({f1:.4f}) over thresholds {TUNE_GRID[0]}-"
+                                                      f"{TUNE_GRID[-1]} on the validation split"}
+        return {"threshold": self.threshold, "source": "the metric's threshold in the config"}
 
 
 def _counts(pred, truth, valid):

@@ -1,7 +1,7 @@
 """What a model expects as input, read from its config's validation transform, and decoding of
 uploaded files into what that transform takes (RGB uint8).
 
-Used by model/predictor.py: the description below is what tools/export.py writes into exported
+Used by deploy/predictor.py: the description below is what tools/export.py writes into exported
 files, so code outside this repo can prepare inputs as validation did.
 """
 import io

@@ -5,9 +5,11 @@
     predictor.predict_wrinkles(rgb)      # wrinkle: WrinklePrediction(probability map, area fraction, overlay)
     predictor.predict_video("clip.mp4")  # action: {"action": {"walk": 0.8, ...}}
 
-Everything comes from the checkpoint's config: the model and its weights (EMA ones when the run
-monitored them, as test.py picks), the validation transform as preprocessing, the inferer
-(TTA, padding to a multiple, several views) and the class names of the task family.
+Everything comes from the checkpoint, through the same functions test.py uses: the model and the
+weights the file stands for (EMA ones when the run monitored them, the averaged ones of
+model_swa.pth), the decision threshold stored with them, the validation transform as
+preprocessing, the inferer (TTA, padding to a multiple by the one rule of model/inference.py,
+several views) and the class names of the task family.
 """
 import json
 import logging
@@ -27,8 +29,9 @@ from data_loader.video_io import VIDEO_EXTS
 from data_loader.wrinkle import WrinkleDataset
 from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
+from model.inference import PAD_RULE
 from trainer import build as B
-from trainer.testing import load_model
+from trainer.testing import decision_threshold, load_model
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS, import_builtins
 
@@ -61,7 +64,8 @@ class ExportModule(nn.Module):
 
 
 class Predictor:
-    def __init__(self, cfg, model, checkpoint="", class_names=None, device="cpu"):
+    def __init__(self, cfg, model, checkpoint="", class_names=None, device="cpu", threshold=None):
+        """`threshold`: the wrinkle decision threshold (from_checkpoint passes the stored one)."""
         import_builtins()
         self.cfg, self.checkpoint, self.device = cfg, str(checkpoint), torch.device(device)
         self.model = model.to(self.device).eval()
@@ -73,17 +77,20 @@ class Predictor:
         self.inferer = B.build_inferer(cfg)
         self.preprocessing = describe(self.transform)
         self.output_names, self.class_names = self._outputs(class_names)
-        self.threshold = wrinkle_threshold(cfg) if self.family == "wrinkle" else None
+        self.threshold = None
+        if self.family == "wrinkle":
+            self.threshold = threshold if threshold is not None else decision_threshold(cfg, {}, "model")[0]
+            self.threshold = 0.5 if self.threshold is None else self.threshold  # no metric: BinarySegMetrics' default
         self.fixed_size = None  # [H, W] an export is made for, where the preprocessing keeps any size
 
     @classmethod
     def from_checkpoint(cls, path, weights="auto", device="cpu", class_names=None):
         """`class_names` (a list) names an action model's classes when its data root is not at hand."""
         import_builtins()
-        model, ckpt, _ = load_model(path, weights=weights)
+        model, ckpt, which = load_model(path, weights=weights)
         cfg = ckpt["config"]
         B.validate(cfg, training=False)
-        return cls(cfg, model, path, class_names, B.resolve_device(device))
+        return cls(cfg, model, path, class_names, B.resolve_device(device), decision_threshold(cfg, ckpt, which)[0])
 
     @property
     def name(self):
@@ -108,9 +115,8 @@ class Predictor:
 
     @property
     def pad_divisor(self):
-        """Inputs of free size are padded to a multiple of this (the inferer's divisor), else 1."""
-        args = (self.cfg.get("inference") or {}).get("args") or {}
-        return int(args.get("divisor", 32 if self.preprocessing["input_size"] is None else 1))
+        """Inputs of free size are padded to a multiple of this: the inferer's divisor (1: no padding)."""
+        return int(getattr(self.inferer, "divisor", 1))
 
     @property
     def input_size(self):
@@ -221,8 +227,17 @@ class Predictor:
         if self.family == "action":
             meta["frames"] = self.frames
         if self.family == "wrinkle":
-            meta.update(threshold=self.threshold, pad_to_multiple=self.pad_divisor)
+            meta.update(threshold=self.threshold, pad_to_multiple=self.pad_divisor,
+                        pad=self.pad_rule())
         return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+    def pad_rule(self):
+        """How an input of free size is padded before the model and its output cropped back (PAD_RULE)."""
+        if self.pad_divisor <= 1 or self.input_size is not None:
+            return "none: the input goes to the model at its own size"
+        return (f"pad height and width up to multiples of {self.pad_divisor} at the {PAD_RULE['sides']} by "
+                f"{PAD_RULE['mode']} (numpy.pad mode='reflect', cv2.BORDER_REFLECT_101), or {PAD_RULE['fallback']}; "
+                "crop the output back to the input size")
 
     def _outputs(self, class_names):
         """(output names, {output name: class names})."""
@@ -279,11 +294,3 @@ def action_class_names(dataset_args):
         log.warning(f"class names unknown: the training data is not at {root} ({e}); give class_names")
         return []
 
-
-def wrinkle_threshold(cfg):
-    """The threshold test.py would use: the prediction writer's, else the metric's, else 0.5."""
-    for block in (cfg.get("test") or {}).get("writers", []) + (cfg.get("metrics") or []):
-        threshold = (block.get("args") or {}).get("threshold")
-        if threshold is not None:
-            return float(threshold)
-    return 0.5
