@@ -47,6 +47,10 @@ def load_checkpoint(path, map_location="cpu"):
     """Load a checkpoint safely (torch.save's zip archive or its legacy format); a missing, corrupt or
     code-carrying file is a CheckpointError."""
     path = Path(path)
+    if path.is_dir():
+        files = sorted(p.name for p in path.glob("*.pth"))
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; give one of its files"
+                              + (f": {', '.join(files)}" if files else " (it holds no .pth file)"))
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not _is_torch_file(path):  # garbage makes torch.load fail unpredictably
