@@ -1,0 +1,210 @@
+"""How tools/kfold.py cuts each kind of dataset into folds, and gathers what is predicted out of fold.
+
+Every labelled sample outside the test split (train and val together) is held out exactly once:
+
+    MaskFaceDataset   its own person-grouped folds (`fold`, `n_folds`, the folds file)
+                      -> oof_probabilities.csv (ImageID, person, file, class_*/head_* probabilities, true_*)
+    VideoDataset      stratified folds of the clips, written as annotation files (path,label)
+                      -> oof_predictions.csv (clip, path, label, prediction, prob_<class>, fold)
+    WrinkleDataset    folds of the images, each fold a data root of links to the images and masks
+                      -> oof_segmentation.csv (name, image, mask, probability: a .npy map, fold)
+
+The OOF files carry the given labels (apply no label_fix when hunting label errors).
+"""
+import copy
+import inspect
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from utils.config import get_path, set_path
+from utils.errors import ConfigError, DataError
+
+log = logging.getLogger("facetrain")
+
+
+def fold_plan(cfg, out_dir, n_folds=None, seed=0):
+    """The plan for the config's dataset type."""
+    kind = get_path(cfg, "data.dataset.type") or get_path(cfg, "data.train.dataset.type")
+    plans = {"MaskFaceDataset": MaskFolds, "VideoDataset": ClipFolds, "WrinkleDataset": SegmentationFolds}
+    if kind not in plans:
+        raise ConfigError(f"data.dataset.type: k-fold knows {sorted(plans)}, not {kind!r}")
+    return plans[kind](cfg, Path(out_dir), n_folds, seed)
+
+
+def _pool(cfg):
+    """The labelled samples of train and val, each built as the config says (no transform)."""
+    from trainer.build import build_dataset
+
+    return [build_dataset(cfg, s) for s in ("train", "val") if s in cfg["data"]]
+
+
+def _split(labels, n, seed, stratify):
+    if len(labels) < n:
+        raise DataError(f"{n} folds need at least {n} samples; the data has {len(labels)}")
+    splitter = StratifiedKFold(n, shuffle=True, random_state=seed) if stratify else KFold(n, shuffle=True,
+                                                                                          random_state=seed)
+    fold = np.zeros(len(labels), int)
+    with warnings.catch_warnings():  # a class smaller than n just cannot be in every fold
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (_, held) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+            fold[held] = k
+    return fold
+
+
+class MaskFolds:
+    writer = {"type": "MaskSubmissionWriter"}
+    predictions = "probabilities.csv"
+    test = True  # fold models also predict the test split, averaged into an ensemble submission
+
+    def __init__(self, cfg, out_dir, n_folds, seed):
+        from data_loader.mask_faces import MaskFaceDataset
+
+        self.cfg = copy.deepcopy(cfg)
+        if n_folds is not None:
+            set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
+        default = inspect.signature(MaskFaceDataset).parameters["n_folds"].default
+        self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+
+    def config(self, k):
+        cfg = copy.deepcopy(self.cfg)
+        set_path(cfg, "data.dataset.args.fold", k)
+        return cfg
+
+    def collect(self, files, out_dir):
+        from tools.ensemble import columns
+        from tools.score_submission import score
+        from trainer.build import build_dataset
+
+        oof = pd.concat([pd.read_csv(p, dtype={"ImageID": str}, keep_default_na=False) for p in files.values()],
+                        ignore_index=True)
+        if oof["ImageID"].duplicated().any():
+            twice = oof["ImageID"][oof["ImageID"].duplicated()].iloc[0]
+            raise DataError(f"image {twice} is in two folds' held-out sets; the folds file overlaps")
+        everyone = build_dataset(_with_args(self.cfg, "train", split="all", check_images=False), "train")
+        where = {i: (person, str(path)) for i, person, path in zip(everyone.image_ids, everyone.persons,
+                                                                      everyone.paths)}
+        oof.insert(1, "person", [where[i][0] for i in oof["ImageID"]])
+        oof.insert(2, "file", [where[i][1] for i in oof["ImageID"]])
+        oof.to_csv(out_dir / "oof_probabilities.csv", index=False, float_format="%.6g")
+        out = {"oof_probabilities": str(out_dir / "oof_probabilities.csv")}
+        if "class_0" in oof.columns and "true_class" in oof.columns:
+            pred = oof[columns("class")].to_numpy().argmax(1)
+            table = pd.DataFrame({"ImageID": oof["ImageID"], "ans": pred, "target": oof["true_class"]})
+            table.to_csv(out_dir / "oof_predictions.csv", index=False)
+            scores = score(table.set_index("ImageID")["ans"], table.set_index("ImageID")["target"])
+            out["oof"] = {k: v for k, v in scores.items() if k != "report"}
+            out["oof_predictions"] = str(out_dir / "oof_predictions.csv")
+        return out
+
+
+def _with_args(cfg, part, **args):
+    """`cfg` with dataset args of data.<part> set."""
+    cfg = copy.deepcopy(cfg)
+    for key, value in args.items():
+        set_path(cfg, f"data.{part}.dataset.args.{key}", value)
+    return cfg
+
+
+class ClipFolds:
+    predictions = "predictions.csv"
+    test = False
+
+    def __init__(self, cfg, out_dir, n_folds, seed):
+        self.cfg, self.n = copy.deepcopy(cfg), n_folds or 5
+        sets = _pool(self.cfg)
+        self.classes, self.root = sets[0].classes, Path(sets[0].root)
+        clips = {str(c.path): c for d in sets for c in d.clips}  # one clip listed by two splits counts once
+        self.clips = list(clips.values())
+        if any(c.label is None for c in self.clips):
+            raise DataError("k-fold needs labelled clips; the train or val split has unlabelled ones")
+        self.fold = _split([c.label for c in self.clips], self.n, seed, stratify=True)
+        self.dir = out_dir / "folds"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.writer = {"type": "ClipPredictionWriter", "args": {"class_names": list(self.classes), "json_name": None}}
+
+    def config(self, k):
+        cfg = copy.deepcopy(self.cfg)
+        set_path(cfg, "data.dataset.args.classes", list(self.classes))  # every split names classes alike
+        for split, held in (("train", False), ("val", True)):
+            rows = [(_relative(c.path, self.root), self.classes[c.label])
+                    for c, f in zip(self.clips, self.fold) if (f == k) == held]
+            path = self.dir / f"fold{k}_{split}.csv"
+            pd.DataFrame(rows, columns=["path", "label"]).to_csv(path, index=False)
+            set_path(cfg, f"data.{split}.dataset.args.annotation_file", str(path.resolve()))
+        return cfg
+
+    def collect(self, files, out_dir):
+        from sklearn.metrics import accuracy_score, f1_score
+
+        oof = pd.concat([pd.read_csv(p, keep_default_na=False).assign(fold=k) for k, p in files.items()],
+                        ignore_index=True)
+        oof.to_csv(out_dir / "oof_predictions.csv", index=False, float_format="%.6g")
+        scores = {"acc": accuracy_score(oof["label"], oof["prediction"]),
+                  "f1": f1_score(oof["label"], oof["prediction"], average="macro")}
+        return {"oof_predictions": str(out_dir / "oof_predictions.csv"), "oof": scores}
+
+
+def _relative(path, root):
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+class SegmentationFolds:
+    writer = {"type": "SegmentationWriter", "args": {"npy": True, "png": False, "overlay": False,
+                                                     "npy_dtype": "float16"}}
+    predictions = "npy"
+    test = False
+
+    def __init__(self, cfg, out_dir, n_folds, seed):
+        self.cfg, self.n = copy.deepcopy(cfg), n_folds or 5
+        items = {str(image): (image, mask) for d in _pool(self.cfg) for image, mask in d.items}
+        self.items = list(items.values())
+        stems = pd.Series([Path(i).stem for i, _ in self.items])
+        if stems.duplicated().any():
+            raise DataError(f"two images named {stems[stems.duplicated()].iloc[0]!r} (in train and val); k-fold "
+                            "pairs predictions by file stem: rename one")
+        self.fold = _split(np.zeros(len(self.items)), self.n, seed, stratify=False)
+        self.dir = out_dir / "folds"
+
+    def config(self, k):
+        root = self.dir / f"fold{k}"
+        for (image, mask), f in zip(self.items, self.fold):
+            split = "val" if f == k else "train"
+            for src, sub in ((image, "images"), (mask, "masks")):
+                _link(src, root / split / sub / Path(src).name)
+        cfg = copy.deepcopy(self.cfg)
+        for split in ("train", "val"):
+            for key, value in (("root", str(root.resolve())), ("split", split), ("val_split", "val"),
+                               ("images_dir", "images"), ("masks_dir", "masks")):
+                set_path(cfg, f"data.{split}.dataset.args.{key}", value)
+        return cfg
+
+    def collect(self, dirs, out_dir):
+        rows = []
+        for k, npy_dir in dirs.items():
+            for (image, mask), f in zip(self.items, self.fold):
+                if f == k:
+                    rows.append({"name": Path(image).stem, "image": str(image), "mask": str(mask),
+                                 "probability": str(Path(npy_dir) / f"{Path(image).stem}.npy"), "fold": k})
+        pd.DataFrame(rows).to_csv(out_dir / "oof_segmentation.csv", index=False)
+        return {"oof_segmentation": str(out_dir / "oof_segmentation.csv")}
+
+
+def _link(src, dst):
+    """A symbolic link where the file system allows one, else a copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        return
+    try:
+        os.symlink(Path(src).resolve(), dst)
+    except OSError:
+        shutil.copy2(src, dst)
