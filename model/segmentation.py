@@ -51,6 +51,7 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
             unknown_name("architecture", arch, list(archs), "model.args.arch")
         arch = by_lower[arch.lower()]
     _check_encoder(encoder_name)
+    _check_kwargs(archs[arch], arch, encoder_name, kwargs)
     local = encoder_weights is not None and is_weights_file(encoder_weights)
     with hub_weights(f"the {encoder_name} encoder", "model.args.encoder_weights"):
         model = archs[arch](encoder_name=encoder_name, encoder_weights=None if local else encoder_weights,
@@ -59,6 +60,22 @@ def SegmentationModel(arch: str = "Unet", encoder_name: str = "resnet34", encode
         load_into(model.encoder, encoder_weights, f"the {encoder_name} encoder", "model.args.encoder_weights")
     _drop_unused_encoder_stages(model, in_channels)
     return model
+
+
+def _check_kwargs(cls, arch, encoder_name, kwargs):
+    """smp passes arguments its architecture does not take to the encoder, and its own encoders drop
+    them silently: a misspelled `encoder_nme` would train the default. Only timm encoders (`tu-`)
+    take extra arguments (timm.create_model's, e.g. drop_path_rate)."""
+    import inspect
+
+    if encoder_name.startswith("tu-"):
+        return
+    params = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+              if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    for key in kwargs:
+        if key not in params:
+            unknown_name(f"argument of {arch} with the {encoder_name} encoder", key, params, f"model.args.{key}",
+                         listed="Accepted")
 
 
 def _drop_unused_encoder_stages(model, in_channels):
