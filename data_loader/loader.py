@@ -18,12 +18,25 @@ LOADER_KEYS = ("batch_size", "shuffle", "num_workers", "pin_memory", "drop_last"
                "prefetch_factor", "sampler")
 
 
+# Loader options with a type to check: (lowest value or None for booleans, what to say).
+LOADER_TYPES = {"batch_size": (1, "an integer >= 1"), "num_workers": (0, "an integer >= 0"),
+                "prefetch_factor": (1, "an integer >= 1"), "shuffle": (None, "true or false"),
+                "pin_memory": (None, "true or false"), "drop_last": (None, "true or false"),
+                "persistent_workers": (None, "true or false")}
+
+
 def check_loader_cfg(cfg, path):
-    for key in cfg:
+    for key, value in cfg.items():
         if key not in LOADER_KEYS:
             close = difflib.get_close_matches(key, LOADER_KEYS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"{path}.{key}: unknown loader option.{hint} Options: {list(LOADER_KEYS)}")
+        if key in LOADER_TYPES:
+            low, what = LOADER_TYPES[key]
+            ok = isinstance(value, bool) if low is None else \
+                isinstance(value, int) and not isinstance(value, bool) and value >= low
+            if not ok:
+                raise ConfigError(f"{path}.{key}: expected {what}, got {value!r}")
 
 
 def _seed_worker(worker_id):

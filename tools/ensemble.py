@@ -43,6 +43,13 @@ def read_probabilities(path):
         raise DataError(f"{path}: not a probabilities file (needs ImageID and class_*/mask_*/gender_*/age_* columns)")
     if df["ImageID"].duplicated().any():
         raise DataError(f"{path}: ImageID {df['ImageID'][df['ImageID'].duplicated()].iloc[0]!r} appears twice")
+    for column in [c for g in GROUPS for c in columns(g) if c in df.columns]:
+        values = pd.to_numeric(df[column].replace("", np.nan), errors="coerce")
+        bad = values.isna() | (values < 0) | (values > 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{path} line {i + 2} ({column}): {df[column].iloc[i]!r} is not a probability in [0, 1]")
+        df[column] = values
     return df.set_index("ImageID")
 
 
@@ -97,14 +104,17 @@ def average(frames, weights=None, by="class", names=None):
 
 
 def write_outputs(avg, out_dir, template=None):
-    """probabilities.csv, submission.csv and (with true labels) predictions.csv; returns their paths."""
+    """probabilities.csv, submission.csv and (with true labels) predictions.csv; returns their paths.
+    Everything is checked and made before anything is written, and each file is replaced whole, so
+    the files of a folder always belong to one ensemble (a stale predictions.csv is removed)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"probabilities": out_dir / "probabilities.csv", "submission": out_dir / "submission.csv"}
-    avg.reset_index().to_csv(paths["probabilities"], index=False, float_format="%.6g")
     ans = pd.Series(avg[columns("class")].to_numpy().argmax(1), index=avg.index)
     if template is not None:
-        sub = pd.read_csv(template, dtype=str, keep_default_na=False)
+        try:
+            sub = pd.read_csv(template, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise DataError(f"--template {template}: cannot read it as CSV: {e}") from e
         if "ImageID" not in sub.columns:
             raise DataError(f"{template}: no ImageID column to order the submission by")
         missing = sub.loc[~sub["ImageID"].isin(ans.index), "ImageID"]
@@ -114,11 +124,18 @@ def write_outputs(avg, out_dir, template=None):
         sub["ans"] = ans.loc[sub["ImageID"]].to_numpy()
     else:
         sub = pd.DataFrame({"ImageID": ans.index, "ans": ans.to_numpy()})
-    sub.to_csv(paths["submission"], index=False)
+    tables = {"probabilities": (avg.reset_index(), {"float_format": "%.6g"}), "submission": (sub, {})}
     if "true_class" in avg.columns:
         paths["predictions"] = out_dir / "predictions.csv"
-        pd.DataFrame({"ImageID": avg.index, "ans": ans.to_numpy(), "target": avg["true_class"].to_numpy()}).to_csv(
-            paths["predictions"], index=False)
+        tables["predictions"] = (pd.DataFrame({"ImageID": avg.index, "ans": ans.to_numpy(),
+                                               "target": avg["true_class"].to_numpy()}), {})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (table, kwargs) in tables.items():
+        tmp = paths[name].with_name(f".{paths[name].name}.tmp")
+        table.to_csv(tmp, index=False, **kwargs)
+        tmp.replace(paths[name])
+    if "predictions" not in paths:
+        (out_dir / "predictions.csv").unlink(missing_ok=True)  # an earlier ensemble's, of other files
     return {k: str(v) for k, v in paths.items()}
 
 

@@ -26,6 +26,7 @@ from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TORCHSCRIPT_METADATA = "metadata.json"
 TOLERANCE = 1e-4  # float32 kernels of another runtime differ in rounding only
+MIN_OPSET = 18  # torch.onnx's exporter (dynamo=True) writes opset 18 and converts only upward reliably
 
 
 def export_onnx(predictor, out, opset=None):
@@ -44,8 +45,20 @@ def export_onnx(predictor, out, opset=None):
                                     output_names=predictor.output_names, dynamic_shapes=(dims,),
                                     opset_version=opset, verbose=False)
     program.model.metadata_props.update(predictor.metadata())
-    program.save(str(out))
+    written = program.model.opset_imports.get("")
+    if opset is not None and written != opset:
+        raise ConfigError(f"--opset {opset}: the exporter produced opset {written} instead; nothing was written. "
+                          f"Use an opset from {MIN_OPSET} to {_max_opset()}, or leave --opset out")
+    tmp = out.with_name(f".{out.name}.tmp")
+    program.save(str(tmp))
+    tmp.replace(out)  # a failed export never leaves a half-written or mislabelled file behind
     return out
+
+
+def _max_opset():
+    import onnx
+
+    return onnx.defs.onnx_opset_version()
 
 
 def export_torchscript(predictor, out):
@@ -85,9 +98,9 @@ def main(argv=None):
     p.add_argument("-r", "--resume", required=True, help="checkpoint to export (model_best.pth)")
     p.add_argument("--format", choices=list(FORMATS), default="onnx")
     p.add_argument("--out", help="output file (default: next to the checkpoint, <name>.onnx / <name>.pt)")
-    p.add_argument("--weights", choices=["auto", "model", "ema"], default="auto",
-                   help="which weights: auto = EMA when the run monitored val_ema/*")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--weights", choices=["auto", "model", "ema", "swa"], default="auto",
+                   help="which weights: auto = those the file stands for (EMA when the run monitored val_ema/*)")
+    p.add_argument("--opset", type=int, help=f"ONNX opset, {MIN_OPSET} or newer (default: the exporter's)")
     p.add_argument("--class-names", nargs="+", help="an action model's class names, when its data root is gone")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="export for this image size only (required for a partitioned wrinkle model)")
@@ -98,6 +111,8 @@ def main(argv=None):
     from deploy.predictor import Predictor
 
     setup_logging()
+    if args.opset is not None and args.format == "onnx" and not MIN_OPSET <= args.opset <= _max_opset():
+        p.error(f"--opset {args.opset}: this exporter writes opsets {MIN_OPSET} to {_max_opset()}")
     try:
         predictor = Predictor.from_checkpoint(args.resume, weights=args.weights, device="cpu",
                                               class_names=args.class_names)
@@ -114,7 +129,12 @@ def main(argv=None):
         return 2
     print(f"wrote {out} ({args.format}: input 'input' {predictor.layout}, outputs {predictor.output_names})")
     if not args.no_check:
-        diff = check(predictor, out, args.format)
+        try:
+            diff = check(predictor, out, args.format)
+        except Exception as e:  # e.g. an opset this onnxruntime does not implement
+            print(f"error: {out} was written but does not run in {'onnxruntime' if args.format == 'onnx' else 'torch.jit'}"
+                  f": {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+            return 1
         print(f"checked at batch 3: max |{args.format} - pytorch| = {diff:.2e}")
         if diff > TOLERANCE:
             print(f"error: the exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE})", file=sys.stderr)

@@ -22,6 +22,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_loader.video_io import is_video, iter_video_frames  # noqa: E402
+from utils.cli import int_in  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
 PARTIAL = ".partial-"
@@ -102,9 +103,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Extract video frames into <dst>/<same relative path>/img_NNNNN.jpg.")
     ap.add_argument("src", help="folder of videos, e.g. data/videos (searched recursively)")
     ap.add_argument("dst", help="output folder for the frame folders")
-    ap.add_argument("--short-side", type=int, help="resize frames so the shorter side has this many pixels")
-    ap.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
-    ap.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    ap.add_argument("--short-side", type=int_in(1), help="resize frames so the shorter side has this many pixels")
+    ap.add_argument("--quality", type=int_in(0, 100), default=95, help="JPEG quality (default 95)")
+    ap.add_argument("--workers", type=int_in(1), default=1, help="parallel processes (default 1)")
     ap.add_argument("--backend", choices=["pyav", "opencv"], default="pyav")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)

@@ -72,6 +72,7 @@ def main(argv=None):
     if result["unscored"]:
         print(f"({result['unscored']} submitted image(s) are not in the truth file and were not scored)")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({k: v for k, v in result.items() if k != "report"}, indent=2))
     return 0
 

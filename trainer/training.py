@@ -97,7 +97,7 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
 
     paths = _run_paths(cfg, options, resume, run_id)
     setup_logging(paths.log / "train.log" if dist.is_main() else None)
-    if dist.is_main():
+    if dist.is_main() and resume is None:
         save_config(cfg, paths.models / "config.json")
     log.info(f"run {paths.name}/{paths.run_id}: {len(train_set)} train / {len(val_set)} val samples, "
              f"device {device}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
@@ -110,6 +110,8 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
                           batch_transform=batch_transform, swa=swa,
                           options=options, config=cfg, paths=paths, tracker=tracker)
     trainer.callbacks = list(callbacks)
+    if resume is not None and dist.is_main():  # the run's config.json changes once the resumed run has saved
+        trainer.callbacks.insert(0, _save_config_once(cfg, paths.models / "config.json"))
     try:
         if resume is not None:
             trainer.resume(resume)
@@ -122,6 +124,17 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
         log.info(f"best {summary['monitor']} {summary['best']:.4f} at epoch {summary['best_epoch']}: "
                  f"{paths.models / 'model_best.pth'}")
     return trainer, summary
+
+
+def _save_config_once(cfg, path):
+    """A callback writing the resumed run's config after its first validated epoch is saved, so a
+    resume that fails before (bad data, a bad override) leaves the run's config.json as it was."""
+    def write(trainer, epoch, row):
+        if not done:
+            save_config(cfg, path)
+            done.append(epoch)
+    done = []
+    return write
 
 
 def _run_paths(cfg, options, resume, run_id=None):

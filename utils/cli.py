@@ -38,5 +38,19 @@ def resolve(args, base=None, shortcuts=()):
     return apply_overrides(cfg, flags + list(args.override))
 
 
+def int_in(low, high=None):
+    """An argparse type: an integer in [low, high] (high None: no upper bound), refused with the range."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}"
+                                             f", got {text!r}")
+        return value
+    return parse
+
+
 def parser(description):
     return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -19,7 +19,18 @@ REPLACE_KEY = "_replace_"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `3e-4` as a float (YAML 1.1 insists on `3.0e-4`)."""
+    """SafeLoader that also reads `3e-4` as a float (YAML 1.1 insists on `3.0e-4`) and refuses a key
+    given twice in one mapping (YAML would silently keep the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"key '{key}' is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -36,6 +47,20 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs):
+    """json's object_pairs_hook: a dict, refusing a key given twice (json keeps the last silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_file(path):
     """One config file as a dict, without resolving `_base_`."""
     path = Path(path)
@@ -43,7 +68,11 @@ def read_file(path):
         raise ConfigError(f"config file not found: {path}")
     text = path.read_text()
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)
+        data = json.loads(text, object_pairs_hook=_unique_pairs) if path.suffix == ".json" else \
+            yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: key '{e}' is given twice in one object; JSON would keep only the last "
+                          "value, so say it once") from e
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from e
     if not isinstance(data, dict):
@@ -80,12 +109,15 @@ def merge(base, delta):
     return out
 
 
-def parse_value(text):
-    """A command-line value, read as YAML: `5` -> 5, `3e-4` -> 0.0003, `[1, 2]` -> list, `null` -> None."""
+def parse_value(text, key="value"):
+    """A command-line value, read as YAML: `5` -> 5, `3e-4` -> 0.0003, `[1, 2]` -> list, `null` -> None.
+    Text that is not valid YAML (e.g. `[32,16` without its bracket) is an error, never a string."""
     try:
         return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return text
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"override {key}={text}: the value is not valid YAML ({problem}); fix it, or quote it "
+                          f"to pass a string: {key}='\"{text}\"'") from e
 
 
 def _key(node, part, path):
@@ -133,7 +165,7 @@ def apply_overrides(cfg, overrides):
         key, value = item.split("=", 1)
         if not key.strip():
             raise ConfigError(f"override '{item}' has an empty key")
-        set_path(cfg, key.strip(), parse_value(value))
+        set_path(cfg, key.strip(), parse_value(value, key.strip()))
     return cfg
 
 
