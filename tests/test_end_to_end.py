@@ -1,6 +1,5 @@
 """What a user does: train.py, then test.py on the best checkpoint, then look at the logs."""
 import csv
-import importlib.util
 import json
 import logging
 
@@ -10,12 +9,10 @@ import pytest
 from sklearn.metrics import f1_score
 
 import train
-from conftest import REPO, tiny_config
+from conftest import tiny_config
+from commands import test_cli
 from logger.progress import Progress
 
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 
 
 @pytest.fixture(scope="module")

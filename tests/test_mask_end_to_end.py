@@ -1,5 +1,4 @@
 """What a competitor does: train.py, test.py on eval and on val, ensemble, score, k-fold; every mask config runs."""
-import importlib.util
 import json
 import shutil
 
@@ -10,13 +9,11 @@ from sklearn.metrics import f1_score
 
 import train
 from conftest import REPO
+from commands import test_cli
 from data_loader.mask_faces import MaskFaceDataset
 from tools import ensemble, kfold, score_submission
 from utils.config import apply_overrides, load_config
 
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CLASS = [f"class_{i}" for i in range(18)]

@@ -1,5 +1,4 @@
 """The 18-way and age-only recipes predict through test.py and join an ensemble; SWA and EMA on the heads."""
-import importlib.util
 import json
 
 import numpy as np
@@ -7,14 +6,12 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from commands import test_cli
 from data_loader.mask_faces import MaskFaceDataset
 from tools import ensemble
 from trainer import run_training
 from utils.config import apply_overrides, load_config
 
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["device=cpu", "model.args.backbone=test_resnet", "data.loader.num_workers=0", "data.loader.batch_size=8",

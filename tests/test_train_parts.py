@@ -1,7 +1,6 @@
 """What a user does with the partitioned model: train the parts, evaluate model_merged.pth with test.py,
 compare it with a whole-face run in one table."""
 import copy
-import importlib.util
 import json
 
 import cv2
@@ -13,13 +12,11 @@ from sklearn.metrics import f1_score
 
 import train
 from conftest import REPO, TINY_MODEL, tiny_config
+from commands import test_cli
 from data_loader.face_regions import FaceRegions
 from tools import compare_runs, train_parts
 from utils.config import apply_overrides, load_config
 
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 PARTS = ["forehead", "left_crows_feet"]  # the densest part and a small one
 EPOCHS = 8  # enough for the tiny U-Net to learn the forehead wrinkles
 

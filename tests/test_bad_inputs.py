@@ -1,0 +1,124 @@
+"""Bad input that used to pass silently, end in a traceback, damage outputs or mislead: each is now a
+named error (file / key / row), and a run or tool that fails leaves what was written before as it was."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import train
+from conftest import tiny_config
+from commands import test_cli
+from tiny_checkpoints import tiny_checkpoint
+from tools import ensemble, export, extract_frames, score_submission
+
+CLASS = [f"class_{i}" for i in range(18)]
+
+
+def _run_main(main, argv, capsys):
+    """(exit code, stderr) of a command line's main(), argparse's exits included."""
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def test_a_misspelled_model_argument_is_named(config, tmp_path, capsys):
+    (tmp_path / "c.json").write_text(json.dumps(config("model.args.encoder_nme=resnet18")))
+    code, err = _run_main(train.main, ["--config", str(tmp_path / "c.json")], capsys)
+    assert code == 2 and "model.args.encoder_nme" in err and "Did you mean 'encoder_name'" in err
+
+
+@pytest.mark.parametrize("suffix,text", [
+    (".json", '{"name": "x", "optimizer": {"args": {"lr": 0.5, "lr": 0.003}}}'),
+    (".yaml", "name: x\noptimizer:\n  args:\n    lr: 0.5\n    lr: 0.003\n")])
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path, capsys, suffix, text):
+    (tmp_path / f"c{suffix}").write_text(text)
+    code, err = _run_main(train.main, ["--config", str(tmp_path / f"c{suffix}")], capsys)
+    assert code == 2 and "'lr'" in err and "twice" in err
+
+
+@pytest.mark.parametrize("override,message", [
+    (["-o", "data.loader.batch_size=eight"], "data.train.loader.batch_size: expected an integer >= 1, got 'eight'"),
+    (["--bs", "0"], "data.train.loader.batch_size: expected an integer >= 1, got 0"),
+    (["-o", "model.args.decoder_channels=[32,16"], "not valid YAML"),
+])
+def test_bad_values_are_named_before_training(config, tmp_path, capsys, override, message):
+    (tmp_path / "c.json").write_text(json.dumps(config()))
+    code, err = _run_main(train.main, ["--config", str(tmp_path / "c.json"), *override], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "saved").exists()  # nothing was created
+
+
+def test_a_resume_that_fails_on_bad_data_leaves_the_run_as_it_was(wrinkle_root, tmp_path, capsys):
+    import shutil
+
+    root = shutil.copytree(wrinkle_root, tmp_path / "data")
+    cfg = tiny_config(root, tmp_path / "saved", "trainer.epochs=1", "trainer.limit_train_batches=1")
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert train.main(["--config", str(tmp_path / "c.json")]) == 0
+    (run_dir,) = (tmp_path / "saved/models/wrinkle_quick").iterdir()
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for image in (root / "train/images").glob("*.png"):
+        image.write_bytes(image.read_bytes()[:100])  # every training image is now corrupt
+    code, err = _run_main(train.main, ["--resume", str(run_dir / "model_last.pth"), "-o", "trainer.epochs=3",
+                                       "optimizer.args.lr=0.5"], capsys)
+    assert code == 2 and "cannot read image" in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before  # config.json included
+
+
+def test_a_folder_given_as_checkpoint_lists_its_files(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    tiny_checkpoint("wrinkle", tmp_path / "run/model_best.pth")
+    code, err = _run_main(test_cli.main, ["--resume", str(tmp_path / "run")], capsys)
+    assert code == 2 and "is a folder" in err and "model_best.pth" in err
+
+
+def _probabilities(path, ids, seed):
+    p = np.random.default_rng(seed).dirichlet(np.ones(18), len(ids))
+    pd.DataFrame(p, columns=CLASS).assign(ImageID=ids)[["ImageID", *CLASS]].to_csv(path, index=False)
+
+
+def test_an_empty_probability_cell_is_named_with_file_line_and_column(tmp_path, capsys):
+    _probabilities(tmp_path / "p.csv", ["a", "b", "c"], 0)
+    df = pd.read_csv(tmp_path / "p.csv", dtype=str)
+    df.loc[1, "class_4"] = ""
+    df.to_csv(tmp_path / "p.csv", index=False)
+    code, err = _run_main(ensemble.main, [str(tmp_path / "p.csv"), "--out", str(tmp_path / "e")], capsys)
+    assert code == 2 and "p.csv line 3 (class_4)" in err and not (tmp_path / "e").exists()
+
+
+def test_a_failed_ensemble_leaves_the_earlier_one_whole(tmp_path, capsys):
+    ids = ["a", "b", "c"]
+    _probabilities(tmp_path / "p0.csv", ids, 0)
+    _probabilities(tmp_path / "p1.csv", ids, 1)
+    pd.DataFrame({"ImageID": ids, "ans": 0}).to_csv(tmp_path / "info.csv", index=False)
+    out = tmp_path / "ens"
+    assert ensemble.main([str(tmp_path / "p0.csv"), "--template", str(tmp_path / "info.csv"), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    pd.DataFrame({"ImageID": ids + ["d"], "ans": 0}).to_csv(tmp_path / "info2.csv", index=False)  # d has no row
+    code, err = _run_main(ensemble.main, [str(tmp_path / "p1.csv"), "--template", str(tmp_path / "info2.csv"),
+                                          "--out", str(out)], capsys)
+    assert code == 2 and "not in the probabilities" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # probabilities and submission still a pair
+
+
+def test_score_submission_writes_json_into_a_new_folder(tmp_path):
+    pd.DataFrame({"ImageID": ["a", "b"], "ans": [0, 5]}).to_csv(tmp_path / "s.csv", index=False)
+    assert score_submission.main([str(tmp_path / "s.csv"), str(tmp_path / "s.csv"),
+                                  "--json", str(tmp_path / "new/dir/score.json")]) == 0
+    assert json.loads((tmp_path / "new/dir/score.json").read_text())["acc"] == 1.0
+
+
+def test_extract_frames_refuses_a_negative_size(tmp_path, capsys):
+    code, err = _run_main(extract_frames.main, [str(tmp_path), str(tmp_path / "o"), "--short-side", "-5"], capsys)
+    assert code == 2 and "--short-side: expected an integer >= 1, got '-5'" in err and "cv2" not in err
+
+
+def test_export_refuses_an_opset_it_cannot_write_and_writes_nothing(tmp_path, capsys):
+    ckpt = tiny_checkpoint("wrinkle", tmp_path / "w.pth")
+    code, err = _run_main(export.main, ["--resume", str(ckpt), "--opset", "3", "--out", str(tmp_path / "w.onnx")],
+                          capsys)
+    assert code == 2 and "--opset 3" in err and "Traceback" not in err
+    assert not (tmp_path / "w.onnx").exists()
