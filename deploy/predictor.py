@@ -11,6 +11,7 @@ model_swa.pth), the decision threshold stored with them, the validation transfor
 preprocessing, the inferer (TTA, padding to a multiple by the one rule of model/inference.py,
 several views) and the class names of the task family.
 """
+import inspect
 import json
 import logging
 from dataclasses import dataclass
@@ -105,13 +106,19 @@ class Predictor:
     def layout(self):
         if self.family != "action":
             return "NCHW"
-        return "NTCHW" if self.dataset_args.get("layout", "CTHW") == "TCHW" else "NCTHW"
+        return "NTCHW" if self.video_arg("layout") == "TCHW" else "NCTHW"
+
+    def video_arg(self, name):
+        """A VideoDataset argument as validation used it: the config's value, else the dataset's default."""
+        if name in self.dataset_args:
+            return self.dataset_args[name]
+        return inspect.signature(VideoDataset.__init__).parameters[name].default
 
     @property
     def frames(self):
         """Frames per input of an action model (one view): clip_len, times num_clips for 2D models (TSN)."""
-        clip_len = self.dataset_args.get("clip_len", 16)
-        return clip_len * self.dataset_args.get("num_clips", 1) if self.layout == "NTCHW" else clip_len
+        clip_len = self.video_arg("clip_len")
+        return clip_len * self.video_arg("num_clips") if self.layout == "NTCHW" else clip_len
 
     @property
     def pad_divisor(self):
@@ -223,13 +230,25 @@ class Predictor:
             "output_names": self.output_names, "class_names": self.class_names,
             "output_activation": "sigmoid" if self.family == "wrinkle" else "softmax",
             "transform": self.transform_config,
+            # outside the graph: views (TTA, several clips) whose softmax/sigmoid probabilities are averaged
+            "inference": self.cfg.get("inference") or {"type": "Direct"},
         }
         if self.family == "action":
             meta["frames"] = self.frames
+            meta["sampling"] = self.sampling()
         if self.family == "wrinkle":
             meta.update(threshold=self.threshold, pad_to_multiple=self.pad_divisor,
                         pad=self.pad_rule())
         return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+    def sampling(self):
+        """How an action model's frames are chosen from a video, as validation chose them."""
+        return {**{k: self.video_arg(k) for k in ("clip_len", "frame_interval", "num_clips", "crops", "crop_size",
+                                                  "out_of_bound")},
+                "rule": "mmaction2 SampleFrames, test mode: a clip spans (clip_len - 1) * frame_interval + 1 frames; "
+                        "one clip starts at max(0, frames - span) // 2, several at round(k * max(0, frames - span) "
+                        "/ (num_clips - 1)); clip_len 1: the centre frame of each of num_clips equal segments; "
+                        "indices past the end wrap (loop) or repeat the last frame (repeat_last)"}
 
     def pad_rule(self):
         """How an input of free size is padded before the model and its output cropped back (PAD_RULE)."""

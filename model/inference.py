@@ -82,6 +82,10 @@ def _crop(outputs, h, w):
     return outputs
 
 
+def _shape(out):
+    return {k: tuple(v.shape) for k, v in out.items()} if isinstance(out, dict) else tuple(out.shape)
+
+
 @INFERERS.register
 class Direct:
     def __init__(self, divisor: int = 1):
@@ -125,7 +129,11 @@ class SlidingWindow:
         for i in range(0, len(boxes), self.batch_size):
             chunk = boxes[i:i + self.batch_size]
             tiles = torch.cat([x[..., y:y + wh, x0:x0 + ww] for y, x0 in chunk])
-            out = model(tiles).float()
+            out = model(tiles)
+            if isinstance(out, dict) or out.dim() != 4 or out.shape[-2:] != tiles.shape[-2:]:
+                raise ValueError(f"SlidingWindow stitches dense maps of the input's size; this model returns "
+                                 f"{_shape(out)}: use Direct, TTA or MultiView for class scores")
+            out = out.float()
             if total is None:
                 total = out.new_zeros((x.shape[0], out.shape[1], H, W))
                 count = out.new_zeros((1, 1, H, W))

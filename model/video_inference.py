@@ -38,5 +38,8 @@ class MultiView:
 
 
 def _average(logits, n, v):
+    if logits.dim() != 2:
+        raise ValueError(f"MultiView averages class scores (N, classes) over views; the model returns "
+                         f"{tuple(logits.shape)}: for dense maps use TTA or Direct")
     log_probs = torch.log_softmax(logits.float(), dim=-1).unflatten(0, (n, v))
     return torch.logsumexp(log_probs, dim=1) - math.log(v)

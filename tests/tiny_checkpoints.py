@@ -25,9 +25,10 @@ def tiny_checkpoint(kind, path, *overrides, seed=0):
     cfg = apply_overrides(load_config(REPO / base), ["device=cpu", *own, *overrides])
     if kind == "wrinkle":
         cfg["model"] = TINY_MODEL
-    if kind == "partitioned":
+    if kind == "partitioned":  # as tools/train_parts.py's merged_config writes it
         cfg["model"] = {"type": "PartitionedSegmenter", "args": {"regions": {"parts": PARTS, "margin": 0.25},
                                                                  "models": {p: TINY_MODEL for p in PARTS}}}
+        cfg["inference"] = {"type": "Direct", "args": {"divisor": 1}}
     torch.manual_seed(seed)
     model = build_model(cfg, load_weights_from_config=False)
     save_checkpoint({"model": model.state_dict(), "config": cfg, "epoch": 1}, path)

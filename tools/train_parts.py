@@ -11,7 +11,7 @@ saved/models/<name>/<id>/<part>/ (logs: saved/log/<name>/<id>/<part>/), so each 
 checkpoints, metrics.csv and TensorBoard. The merge takes every trained part's model_best.pth
 (model_last.pth when the run had no monitor; EMA weights when it monitored them) into a
 PartitionedSegmenter and writes <id>/model_merged.pth, a normal checkpoint (config + weights)
-whose config evaluates whole images (part null, one image per batch, Direct inference), keeps
+whose config evaluates whole images (part null, Direct inference without padding), keeps
 the loss (pos_weight estimated on whole training images, as the whole-face run does) and adds a
 PartOverlayWriter.
 """
@@ -58,10 +58,9 @@ def merged_config(cfg, regions, models, experiment):
     divisor = ((cfg.get("inference") or {}).get("args") or {}).get("divisor", 32)
     cfg["model"] = {"type": "PartitionedSegmenter",
                     "args": {"regions": regions, "models": models, "divisor": divisor, **_normalization(cfg)}}
-    cfg["inference"] = {"type": "Direct", "args": {"divisor": 1}}  # regions are normalised by the true image size
-    for split in ("val", "test"):
-        if split in cfg["data"]:
-            cfg["data"][split].setdefault("loader", {})["batch_size"] = 1  # no padding to the batch's largest image
+    # Regions are fractions of the true image size: nothing pads the image before the model (the model
+    # pads each part's crop itself), and batches of mixed sizes run one size at a time (infer_batch).
+    cfg["inference"] = {"type": "Direct", "args": {"divisor": 1}}
     writers = cfg.setdefault("test", {}).setdefault("writers", [])
     drawn = {**regions, "parts": {p: box for p, box in regions["parts"].items() if p in models}}
     writers.append({"type": "PartOverlayWriter", "args": {"regions": drawn}})

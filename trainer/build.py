@@ -194,7 +194,12 @@ def build_batch_transform(cfg):
 
 
 def build_inferer(cfg):
-    return build(INFERERS, cfg.get("inference") or {"type": "Direct"}, "inference")
+    inferer = build(INFERERS, cfg.get("inference") or {"type": "Direct"}, "inference")
+    if (cfg.get("model") or {}).get("type") == "PartitionedSegmenter" and getattr(inferer, "divisor", 1) > 1:
+        raise ConfigError("inference.args.divisor: the partitioned model places its regions as fractions of the "
+                          "image size, so the image must reach it unpadded (it pads each part itself, "
+                          "model.args.divisor); use Direct with divisor 1")
+    return inferer
 
 
 def check_monitor(monitor_key, metrics, criterion, ema):

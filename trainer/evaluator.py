@@ -1,6 +1,9 @@
 """One pass over a loader without gradients: loss, metrics and optional prediction writers.
 
-Used for validation during training and by test.py, so both report the same numbers.
+Used for validation during training and by test.py, so both report the same numbers, and the
+numbers do not depend on the batch size: images of different sizes run one size at a time
+(model/inference.py infer_batch), the loss is the mean of each sample's own loss, and metrics
+accumulate counts over the whole split.
 """
 import contextlib
 
@@ -40,8 +43,7 @@ def evaluate(model, loader, device, *, inferer, criterion=None, metrics=None, wr
             outputs = infer_batch(inferer, model, inputs, sizes)
         outputs = _float(outputs)
         if criterion is not None and targets is not None:
-            loss, terms = total_loss(criterion(outputs, targets))
-            mean.update({"loss": loss.detach(), **terms}, batch_size(batch))
+            mean.update(_per_sample_loss(criterion, outputs, targets, batch_size(batch)), batch_size(batch))
             bar.update(loss=mean.sums["loss"] / mean.count)
         else:
             bar.update()
@@ -54,6 +56,18 @@ def evaluate(model, loader, device, *, inferer, criterion=None, metrics=None, wr
     if metrics is not None and labelled:
         result.update({f"{prefix}/{k}": v for k, v in metrics.compute().items()})
     return result
+
+
+def _per_sample_loss(criterion, outputs, targets, n):
+    """The batch's mean of each sample's own loss (and terms): the epoch's loss is then the mean over
+    samples whatever the batch size, also for losses that pool pixels or classes over a batch."""
+    losses = [total_loss(criterion(_sample(outputs, i), _sample(targets, i))) for i in range(n)]
+    return {"loss": torch.stack([loss.detach() for loss, _ in losses]).mean(),
+            **{k: torch.stack([terms[k] for _, terms in losses]).mean() for k in losses[0][1]}}
+
+
+def _sample(x, i):
+    return {k: _sample(v, i) for k, v in x.items()} if isinstance(x, dict) else x[i:i + 1]
 
 
 def _float(outputs):
