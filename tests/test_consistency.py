@@ -239,3 +239,27 @@ def test_action_scores_and_probabilities_agree(action_run, action_videos):
         with av.open(path) as video:
             frames = np.stack([f.to_ndarray(format="rgb24") for f in video.decode(video=0)])
         np.testing.assert_allclose(client.video_probabilities(frames), list(served.values()), atol=1e-4)
+
+
+def test_a_tuned_or_overridden_threshold_travels_to_masks_predictor_and_export(wrinkle_run, tmp_path):
+    import shutil
+
+    from utils.checkpoint import load_checkpoint
+
+    trainer, _ = wrinkle_run
+    ckpt = shutil.copy(trainer.paths.models / "model_best.pth", tmp_path / "model_best.pth")
+    # a threshold changed on the command line scores the metrics and writes the masks
+    test = test_py(ckpt, tmp_path / "t03", "--split", "val", "-o", "metrics.0.args.threshold=0.3")
+    assert test["threshold"] == 0.3 and "overridden" in test["threshold_source"]
+    for png in (tmp_path / "t03/png").glob("*.png"):
+        prob = np.load(tmp_path / "t03/npy" / f"{png.stem}.npy")
+        assert np.array_equal(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE) > 0, prob >= 0.3)
+    # --tune-threshold stores its choice in the checkpoint; everything downstream uses it from then on
+    tuned = test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model")
+    stored = load_checkpoint(ckpt)["decisions"]["model"]
+    assert stored["threshold"] == tuned["threshold"] and "--tune-threshold" in stored["source"]
+    again = test_py(ckpt, tmp_path / "again", "--split", "val", "--weights", "model")
+    assert again["threshold"] == tuned["threshold"] and again["metrics"]["f1"] == pytest.approx(tuned["metrics"]["f1"])
+    predictor = Predictor.from_checkpoint(ckpt, weights="model")
+    assert predictor.threshold == tuned["threshold"]
+    assert json.loads(predictor.metadata()["threshold"]) == tuned["threshold"]  # what the export writes
