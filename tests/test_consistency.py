@@ -54,6 +54,21 @@ def same_scores(test, row, prefix, keys, tol=1e-6):
         assert test["metrics"][key] == pytest.approx(row[f"{prefix}/{key}"], rel=1e-5, abs=tol), key
 
 
+def scores_agree_at_both_batch_sizes(trainer, tmp, table, index):
+    """test.py on the val split of the best checkpoint at the validation batch size and at 1: every
+    logged val/* score of the best epoch, and the per-sample table it writes, agree. Returns the tables."""
+    row, tables = logged(trainer), {}
+    for bs in (VAL_BS, 1):
+        test = test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
+        keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
+        same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
+        tables[bs] = pd.read_csv(tmp / f"val_{bs}/{table}", dtype={index: str}).set_index(index)
+    numbers = tables[1].select_dtypes("number").columns
+    np.testing.assert_allclose(tables[1][numbers].to_numpy(np.float64), tables[VAL_BS][numbers].to_numpy(np.float64),
+                               atol=1e-5)
+    return tables
+
+
 # ----------------------------------------------------------------------------- wrinkles
 @pytest.fixture(scope="module")
 def wrinkle_run(wrinkle_root, tmp_path_factory):
@@ -180,14 +195,7 @@ def face_run(request, mask_root, tmp_path_factory):
 def test_face_scores_and_probabilities_agree(face_run, mask_root):
     trainer, tmp, outputs = face_run
     best = trainer.paths.models / "model_best.pth"
-    row = logged(trainer)
-    probs = {}
-    for bs in (VAL_BS, 1):
-        test = test_py(best, tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
-        keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
-        same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
-        probs[bs] = pd.read_csv(tmp / f"val_{bs}/probabilities.csv", dtype={"ImageID": str}).set_index("ImageID")
-    np.testing.assert_allclose(probs[1].to_numpy(np.float64), probs[VAL_BS].to_numpy(np.float64), atol=1e-5)
+    probs = scores_agree_at_both_batch_sizes(trainer, tmp, "probabilities.csv", "ImageID")
     predictor = Predictor.from_checkpoint(best)
     client = exported(best, tmp / "f.onnx")
     dataset = trainer.val_loader.dataset
@@ -222,15 +230,8 @@ def action_run(request, action_videos, tmp_path_factory):
 def test_action_scores_and_probabilities_agree(action_run, action_videos):
     trainer, tmp = action_run
     best = trainer.paths.models / "model_best.pth"
-    row = logged(trainer)
-    tables = {}
-    for bs in (VAL_BS, 1):
-        test = test_py(best, tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
-        keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
-        same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
-        tables[bs] = pd.read_csv(tmp / f"val_{bs}/predictions.csv").set_index("clip")
+    tables = scores_agree_at_both_batch_sizes(trainer, tmp, "predictions.csv", "clip")
     prob = [c for c in tables[1].columns if c.startswith("prob_")]
-    np.testing.assert_allclose(tables[1][prob].to_numpy(), tables[VAL_BS][prob].to_numpy(), atol=1e-5)
     predictor = Predictor.from_checkpoint(best)
     client = exported(best, tmp / "a.onnx")
     for clip, path in tables[1]["path"].items():
