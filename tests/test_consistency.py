@@ -33,7 +33,7 @@ def logged(trainer, epoch=None):
     return {k: float(v) for r in rows for k, v in r.items() if v not in ("", None)}
 
 
-def test_py(ckpt, out, *args):
+def run_test_py(ckpt, out, *args):
     """test.py on `ckpt` into `out`; its metrics.json."""
     assert test_cli.main(["--resume", str(ckpt), "--out", str(out), *args]) == 0
     return json.loads((out / "metrics.json").read_text())
@@ -59,7 +59,7 @@ def scores_agree_at_both_batch_sizes(trainer, tmp, table, index):
     logged val/* score of the best epoch, and the per-sample table it writes, agree. Returns the tables."""
     row, tables = logged(trainer), {}
     for bs in (VAL_BS, 1):
-        test = test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
+        test = run_test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
         keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
         same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
         tables[bs] = pd.read_csv(tmp / f"val_{bs}/{table}", dtype={index: str}).set_index(index)
@@ -91,7 +91,7 @@ def test_wrinkle_scores_agree_for_each_kind_of_weights(wrinkle_run, wrinkle_root
         maps = {}
         for bs in (VAL_BS, 1):
             out = tmp / f"{prefix}_{bs}"
-            test = test_py(ckpt, out, "--split", "val", "--weights", which, "--bs", str(bs))
+            test = run_test_py(ckpt, out, "--split", "val", "--weights", which, "--bs", str(bs))
             assert test["weights"] == {"val": "model", "val_ema": "ema", "val_swa": "swa"}[prefix]
             # the threshold the run stored (the best of the grid) is the one test.py uses
             assert test["threshold"] == source[f"{prefix}/threshold_best"] and "stored" in test["threshold_source"]
@@ -112,7 +112,7 @@ def test_wrinkle_predictions_agree_from_test_py_to_the_exported_file(wrinkle_run
     best = trainer.paths.models / "model_best.pth"
     out = tmp / "val_ema_1"  # test.py's maps of the test above (best weights, EMA)
     if not out.exists():
-        test_py(best, out, "--split", "val", "--bs", "1")
+        run_test_py(best, out, "--split", "val", "--bs", "1")
     threshold = json.loads((out / "metrics.json").read_text())["threshold"]
     predictor = Predictor.from_checkpoint(best)
     client = exported(best, tmp / "w.onnx")
@@ -131,7 +131,7 @@ def test_wrinkle_tta_averages_the_flipped_view_back_in_place(wrinkle_run, wrinkl
     trainer, tmp = wrinkle_run
     best = trainer.paths.models / "model_best.pth"
     tta = "inference={type: TTA, args: {views: [identity, hflip], divisor: 32}}"
-    test = test_py(best, tmp / "tta", "--split", "val", "-o", tta)
+    test = run_test_py(best, tmp / "tta", "--split", "val", "-o", tta)
     plain = json.loads((tmp / "val_ema_1/metrics.json").read_text())["metrics"]
     assert test["metrics"]["f1"] > 0.5 * plain["f1"]  # not the empty maps of a softmax over the width
     predictor = Predictor.from_checkpoint(best)
@@ -159,7 +159,7 @@ def test_the_merged_part_model_agrees_across_batch_sizes_predictor_and_export(wr
     ckpt = tiny_checkpoint("partitioned", tmp_path / "model_merged.pth", f"data.dataset.args.root={wrinkle_root}")
     maps = {}
     for bs in (VAL_BS, 1):
-        test = test_py(ckpt, tmp_path / f"bs{bs}", "--split", "val", "--bs", str(bs))
+        test = run_test_py(ckpt, tmp_path / f"bs{bs}", "--split", "val", "--bs", str(bs))
         maps[bs] = {p.stem: np.load(p) for p in (tmp_path / f"bs{bs}/npy").glob("*.npy")}
         assert test["samples"] == 4
     predictor = Predictor.from_checkpoint(ckpt)
@@ -250,16 +250,16 @@ def test_a_tuned_or_overridden_threshold_travels_to_masks_predictor_and_export(w
     trainer, _ = wrinkle_run
     ckpt = shutil.copy(trainer.paths.models / "model_best.pth", tmp_path / "model_best.pth")
     # a threshold changed on the command line scores the metrics and writes the masks
-    test = test_py(ckpt, tmp_path / "t03", "--split", "val", "-o", "metrics.0.args.threshold=0.3")
+    test = run_test_py(ckpt, tmp_path / "t03", "--split", "val", "-o", "metrics.0.args.threshold=0.3")
     assert test["threshold"] == 0.3 and "overridden" in test["threshold_source"]
     for png in (tmp_path / "t03/png").glob("*.png"):
         prob = np.load(tmp_path / "t03/npy" / f"{png.stem}.npy")
         assert np.array_equal(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE) > 0, prob >= 0.3)
     # --tune-threshold stores its choice in the checkpoint; everything downstream uses it from then on
-    tuned = test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model")
+    tuned = run_test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model")
     stored = load_checkpoint(ckpt)["decisions"]["model"]
     assert stored["threshold"] == tuned["threshold"] and "--tune-threshold" in stored["source"]
-    again = test_py(ckpt, tmp_path / "again", "--split", "val", "--weights", "model")
+    again = run_test_py(ckpt, tmp_path / "again", "--split", "val", "--weights", "model")
     assert again["threshold"] == tuned["threshold"] and again["metrics"]["f1"] == pytest.approx(tuned["metrics"]["f1"])
     predictor = Predictor.from_checkpoint(ckpt, weights="model")
     assert predictor.threshold == tuned["threshold"]
