@@ -1,0 +1,115 @@
+"""Label errors in classification data by confident learning (cleanlab) on out-of-fold predictions.
+
+Reads any out-of-fold table with, per head, probability columns and the given label:
+
+    heads style (tools/kfold.py on MaskFaceDataset; any multi-head data):  <head>_0 .. <head>_{k-1}, true_<head>
+    clip style (ClipPredictionWriter):                                     prob_<class name> ..., label
+
+plus an id column (ImageID or clip), a file path (file or path) and, for person-grouped data, a
+`person` column. A head whose label never changes within a person (gender, age) is ranked per
+person on the mean of that person's probabilities; other heads (mask) per sample, and a person
+by their worst sample.
+"""
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+ID_COLUMNS = ("ImageID", "clip", "sample", "id")
+FILE_COLUMNS = ("file", "path")
+
+
+@dataclasses.dataclass
+class Head:
+    name: str
+    labels: np.ndarray  # (n,) given label ids
+    probs: np.ndarray  # (n, k) out-of-fold probabilities
+    classes: list  # names of ids 0..k-1
+
+
+def read_oof(path, names=None):
+    """(table with sample, file and person columns, {head: Head}); `names` {head: class names} for
+    heads style files (class ids stand in where none are given)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{path}: cannot read the out-of-fold predictions: {e}") from e
+    id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
+    if id_col is None or df.empty:
+        raise DataError(f"{path}: no sample id column ({'/'.join(ID_COLUMNS)}) or no rows; is it an out-of-fold "
+                        "file of tools/kfold.py?")
+    table = pd.DataFrame({"sample": df[id_col]})
+    table["file"] = df[next((c for c in FILE_COLUMNS if c in df.columns), id_col)]
+    if "person" in df.columns:
+        table["person"] = df["person"]
+    heads = {}
+    for true in (c for c in df.columns if c.startswith("true_")):
+        name = true[len("true_"):]
+        cols = sorted((c for c in df.columns if re.fullmatch(f"{re.escape(name)}_\\d+", c)),
+                      key=lambda c: int(c.rsplit("_", 1)[1]))
+        if cols:
+            classes = list((names or {}).get(name) or [str(i) for i in range(len(cols))])
+            heads[name] = Head(name, df[true].astype(int).to_numpy(), df[cols].astype(float).to_numpy(), classes)
+    if len(heads) > 1:
+        heads.pop("class", None)  # the combination of the other heads (mask x gender x age)
+    if not heads and "label" in df.columns:
+        classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
+        unknown = sorted(set(df["label"]) - set(classes))
+        if unknown:
+            raise DataError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
+        index = {c: i for i, c in enumerate(classes)}
+        heads["class"] = Head("class", df["label"].map(index).to_numpy(),
+                              df[[f"prob_{c}" for c in classes]].astype(float).to_numpy(), classes)
+    if not heads:
+        raise DataError(f"{path}: no head with both probabilities and given labels (<head>_0.. with true_<head>, "
+                        "or prob_<class> with label); predict a labelled split (tools/kfold.py does)")
+    return table, heads
+
+
+def rank(head):
+    """Per sample: given, suggested, quality (cleanlab's self-confidence: the out-of-fold probability
+    of the given label; low = suspicious) and issue (cleanlab's confident-learning verdict)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    probs = head.probs / head.probs.sum(1, keepdims=True)
+    present = np.unique(head.labels)
+    issue = np.zeros(len(probs), bool)
+    if len(present) > 1:  # confident learning counts per given class: leave out classes nobody was given
+        sub = probs[:, present] / probs[:, present].sum(1, keepdims=True)
+        issue = find_label_issues(np.searchsorted(present, head.labels), sub)
+    return pd.DataFrame({
+        "head": head.name, "given": [head.classes[i] for i in head.labels],
+        "suggested": [head.classes[i] for i in probs.argmax(1)],
+        "quality": get_label_quality_scores(head.labels, probs, method="self_confidence"), "issue": issue})
+
+
+def per_person(table, head):
+    """One row per person: `head` ranked on the person's mean probabilities when its label is the
+    person's (constant within each), else the person's worst sample. None without a person column."""
+    if "person" not in table.columns:
+        return None
+    frame = pd.DataFrame({"person": table["person"].to_numpy(), "file": table["file"].to_numpy(),
+                          "label": head.labels})
+    constant = (frame.groupby("person", sort=False)["label"].nunique() == 1).all()
+    if constant:
+        persons = pd.unique(frame["person"])
+        probs = pd.DataFrame(head.probs).groupby(frame["person"].to_numpy()).mean().loc[persons].to_numpy()
+        labels = frame.groupby("person", sort=False)["label"].first().loc[persons].to_numpy()
+        rows = rank(Head(head.name, labels, probs, head.classes))
+        rows.insert(0, "person", persons)
+        rows["file"] = frame.groupby("person", sort=False)["file"].first().loc[persons].to_numpy()
+        return rows
+    samples = rank(head)
+    samples["person"], samples["file"] = frame["person"].to_numpy(), frame["file"].to_numpy()
+    worst = samples.sort_values("quality", kind="stable").groupby("person", sort=False).head(1).set_index("person")
+    return worst.loc[pd.unique(frame["person"])].reset_index()[["person", *samples.columns.drop("person")]]
+
+
+def ranked(frames):
+    """Rows of every head in one list, most suspicious first: confident-learning issues, then quality."""
+    rows = pd.concat(frames, ignore_index=True)
+    return rows.sort_values(["issue", "quality"], ascending=[False, True], kind="stable").reset_index(drop=True)
