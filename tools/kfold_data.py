@@ -180,7 +180,7 @@ class SegmentationFolds:
         for (image, mask), f in zip(self.items, self.fold):
             split = "val" if f == k else "train"
             for src, sub in ((image, "images"), (mask, "masks")):
-                _link(src, root / split / sub / Path(src).name)
+                link(src, root / split / sub / Path(src).name)
         cfg = copy.deepcopy(self.cfg)
         for split in ("train", "val"):
             for key, value in (("root", str(root.resolve())), ("split", split), ("val_split", "val"),
@@ -199,8 +199,8 @@ class SegmentationFolds:
         return {"oof_segmentation": str(out_dir / "oof_segmentation.csv")}
 
 
-def _link(src, dst):
-    """A symbolic link where the file system allows one, else a copy."""
+def link(src, dst):
+    """A symbolic link to `src` (its parents made), or a copy where the file system allows no links."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() or dst.is_symlink():
         return

@@ -25,6 +25,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tools.kfold_data import link  # noqa: E402
 from utils.errors import DataError, USER_ERRORS  # noqa: E402
 
 SWAP = ("incorrect_mask", "normal")
@@ -32,11 +33,6 @@ SWAP = ("incorrect_mask", "normal")
 
 def _abs(path):
     return os.path.abspath(path)  # links are kept: a dataset reads the linked path, not its target
-
-
-def _link(src, dst):
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(Path(src).resolve(), dst)
 
 
 def _fresh(out):
@@ -76,19 +72,19 @@ def inject_mask(root, out, k, seed=0, swap=SWAP):
     images = root / "train" / "images"
     for i, person in enumerate(people["path"]):
         if i not in swaps:
-            _link(images / person, out / "train" / "images" / person)
+            link(images / person, out / "train" / "images" / person)
             continue
         files = {p.stem: p for p in (images / person).iterdir() if not p.name.startswith(".")}
         for stem, path in files.items():
             target = files[swap[1 - swap.index(stem)]] if stem in swap else path
-            _link(target, out / "train" / "images" / person / path.name)
+            link(target, out / "train" / "images" / person / path.name)
             if stem in swap:
                 truth.append(("file", _abs(out / "train" / "images" / person / path.name), "mask", stem,
                               swap[1 - swap.index(stem)], "injected"))
         truth.append(("person", person, "mask", "", ",".join(swap), "injected"))
     people.to_csv(out / "train" / "train.csv", index=False)
     if (root / "eval").is_dir():
-        _link(root / "eval", out / "eval")
+        link(root / "eval", out / "eval")
     return _write_truth(truth, out / "injected.csv")
 
 
@@ -116,7 +112,7 @@ def inject_segmentation(root, out, k, seed=0):
     """A copy of a wrinkle data root (links) where k train masks are erased and k get false strokes."""
     root, out = Path(root), _fresh(out)
     for split in (p for p in root.iterdir() if p.is_dir() and p.name != "train"):
-        _link(split, out / split.name)
+        link(split, out / split.name)
     masks = sorted(p for p in (root / "train" / "masks").iterdir() if p.suffix == ".png")
     images = {p.stem: p for p in (root / "train" / "images").iterdir() if not p.name.startswith(".")}
     if 2 * k > len(masks):
@@ -127,10 +123,10 @@ def inject_segmentation(root, out, k, seed=0):
     truth = []
     for i, mask_path in enumerate(masks):
         image = images[mask_path.stem]
-        _link(image, out / "train" / "images" / image.name)
+        link(image, out / "train" / "images" / image.name)
         dst = out / "train" / "masks" / mask_path.name
         if i not in kind:
-            _link(mask_path, dst)
+            link(mask_path, dst)
             continue
         mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
         if kind[i] == "erased":
