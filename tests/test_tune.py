@@ -130,6 +130,7 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(quick):
     ("optimizer.args.lr: {low: 1.0e-1, high: 1.0e-5}\n", "bad range: low (0.1) must be below high (1e-05)"),
     ("optimizer.args.lr: {low: 0, high: 0.1, log: true}\n", "a log scale needs low > 0"),
     ("model.args.backbone: {choices: []}\n", "choices must be a non-empty list"),
+    ("model.args.backbone: {choices: [[a, b]]}\n", "Optuna stores no lists or mappings"),
     ("trainer.epochs: {type: int, low: 2, high: 8, stepp: 2}\n", "unknown field(s) ['stepp']"),
 ])
 def test_a_bad_space_is_an_error_naming_the_key_before_any_trial(quick, tmp_path, capsys, space, message):

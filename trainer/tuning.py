@@ -70,8 +70,12 @@ def check_space(space, cfg, source="space"):
                               f"fields: {sorted(SPEC_KEYS[kind])}")
         out[key] = {**spec, "type": kind}
         if kind == "categorical":
-            if not isinstance(spec.get("choices"), list) or not spec["choices"]:
-                raise ConfigError(f"{where}: choices must be a non-empty list, got {spec.get('choices')!r}")
+            choices = spec.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"{where}: choices must be a non-empty list, got {choices!r}")
+            if not all(c is None or isinstance(c, (bool, int, float, str)) for c in choices):
+                raise ConfigError(f"{where}: choices must be numbers, strings, true/false or null (Optuna stores "
+                                  f"no lists or mappings), got {choices!r}")
             continue
         low, high, step = spec.get("low"), spec.get("high"), spec.get("step")
         if not (_number(low) and _number(high)) or (kind == "int" and not all(isinstance(v, int) for v in (low, high))):
@@ -262,6 +266,9 @@ def _plots(study, out_dir, n_complete):
                 log.info(f"no {name} plot: {e}")
                 continue
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        if name == "intermediate_values":  # Optuna's steps are this project's epochs
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(study.user_attrs.get("monitor", "monitored metric"))
         fig.tight_layout()
         fig.savefig(out_dir / f"{name}.png", dpi=100)
         plt.close(fig)
