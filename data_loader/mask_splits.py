@@ -3,7 +3,8 @@
 Every split is by person (a train.csv row, keyed by its folder `path`, since ids repeat), so
 no one's photos are in both train and val. Splits are stratified over gender x age bin.
 K-fold assignments are saved to a CSV (path,fold) the first time and read back afterwards,
-so every experiment and every fold of a k-fold run sees the same folds.
+so every experiment and every fold of a k-fold run sees the same folds. The generic parts
+(stratified_holdout, stratified_folds, saved_folds) also split the groups of image_table.py.
 """
 import logging
 import warnings
@@ -112,16 +113,21 @@ def strata(df, age_bins):
 
 
 def holdout(df, val_fraction, seed, age_bins):
-    """Boolean mask of the persons held out for validation: `val_fraction` of each stratum
-    (systematic sampling over a seeded shuffle, so even strata of one or two people split fairly)."""
+    """Boolean mask of the persons held out for validation, stratified over gender x age bin."""
+    return stratified_holdout(strata(df, age_bins), val_fraction, seed)
+
+
+def stratified_holdout(y, val_fraction, seed):
+    """Boolean mask of the units (persons, groups) held out for validation: `val_fraction` of each
+    stratum of `y` (systematic sampling over a seeded shuffle, so even strata of one or two split fairly)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(df)), strata(df, age_bins)))
+    order = np.lexsort((rng.random(len(y)), np.asarray(y)))
     phase = rng.random()
-    pos = np.arange(len(df))
+    pos = np.arange(len(y))
     picked = np.floor((pos + 1) * val_fraction + phase) > np.floor(pos * val_fraction + phase)
-    val = np.zeros(len(df), bool)
+    val = np.zeros(len(y), bool)
     val[order[picked]] = True
     return val
 
@@ -130,21 +136,33 @@ def make_folds(df, n_folds, seed, age_bins):
     """A fold number per person from StratifiedKFold over gender x age bin."""
     if len(df) < n_folds:
         raise DataError(f"{n_folds} folds need at least {n_folds} persons; train.csv has {len(df)}")
-    y = strata(df, age_bins)
-    folds = np.zeros(len(df), int)
+    folds = stratified_folds(strata(df, age_bins), n_folds, seed)
+    return pd.DataFrame({"path": df["path"].to_numpy(), "fold": folds})
+
+
+def stratified_folds(y, n_folds, seed):
+    """A fold number per unit (person, group) from StratifiedKFold over `y`."""
+    folds = np.zeros(len(y), int)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # a stratum smaller than n_folds is fine: it just cannot be in every fold
         warnings.simplefilter("ignore", UserWarning)
-        for k, (_, val) in enumerate(splitter.split(np.zeros(len(df)), y)):
+        for k, (_, val) in enumerate(splitter.split(np.zeros(len(y)), y)):
             folds[val] = k
-    return pd.DataFrame({"path": df["path"].to_numpy(), "fold": folds})
+    return folds
 
 
 def load_or_make_folds(path, df, n_folds, seed, age_bins):
     """The fold of every person, read from `path`, or made and saved there on first use."""
-    path = Path(path)
+    return saved_folds(path, df["path"], n_folds, lambda: make_folds(df, n_folds, seed, age_bins)["fold"],
+                       f"{n_folds} person-grouped folds (seed {seed})", "person(s) of train.csv")
+
+
+def saved_folds(path, keys, n_folds, make, what, units, key="path"):
+    """The fold of every unit named in `keys`, read from the CSV `path` (columns `key`,fold), or made by
+    `make()` (one fold per key) and saved there on first use, so every experiment sees the same folds."""
+    path, keys = Path(path), [str(k) for k in keys]
     if not path.exists():
-        folds = make_folds(df, n_folds, seed, age_bins)
+        folds = pd.DataFrame({key: keys, "fold": np.asarray(make())})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
@@ -152,14 +170,14 @@ def load_or_make_folds(path, df, n_folds, seed, age_bins):
             tmp.replace(path)
         except OSError as e:
             raise DataError(f"cannot write the folds file {path} ({e}); set folds_file to a writable path") from e
-        log.info(f"saved {n_folds} person-grouped folds (seed {seed}) to {path}")
-    folds = read_csv(path, ("path", "fold"), "folds file")
-    by_path = dict(zip(folds["path"], folds["fold"]))
-    unknown = [p for p in df["path"] if p not in by_path]
+        log.info(f"saved {what} to {path}")
+    folds = read_csv(path, (key, "fold"), "folds file")
+    by_key = dict(zip(folds[key], folds["fold"]))
+    unknown = [k for k in keys if k not in by_key]
     if unknown:
-        raise DataError(f"{path}: {len(unknown)} person(s) of train.csv have no fold (e.g. {unknown[:3]}); "
+        raise DataError(f"{path}: {len(unknown)} {units} have no fold (e.g. {unknown[:3]}); "
                         "the file was made for other data: delete it to make new folds")
-    fold = np.array([int(by_path[p]) for p in df["path"]])
+    fold = np.array([int(by_key[k]) for k in keys])
     found = sorted(set(folds["fold"].astype(int)))
     if found != list(range(n_folds)):
         raise DataError(f"{path}: holds folds {found}, but n_folds is {n_folds}; use another folds_file")
