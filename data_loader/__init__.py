@@ -2,6 +2,7 @@
 from . import transforms, wrinkle  # noqa: F401
 from . import batch_mix, mask_faces, samplers  # noqa: F401  (face-mask family)
 from . import video  # noqa: F401
+from . import image_table  # noqa: F401  (any labelled image set)
 from . import crop_sampling, pad_to_multiple, wrinkle_parts  # noqa: F401  (crops, face parts)
 from .loader import build_loader
 from .transforms import build_transform

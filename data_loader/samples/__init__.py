@@ -16,6 +16,7 @@ SAMPLE_SETS = {
     "action": {"action": "action_clips:generate_action_dataset",  # stick-figure clips
                "action_footage": "action_footage:generate_action_footage"},  # camera motion over real photos
     "mask_faces": {"mask_faces": "mask_faces:generate_mask_dataset"},
+    "image_table": {"face_crops": "face_crops:generate_face_crops"},  # real face crops, CSV and ImageFolder
 }
 
 

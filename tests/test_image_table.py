@@ -1,0 +1,199 @@
+"""Any labelled image set (ImageTableDataset): class order, the two layouts, group-aware splits and
+folds, binning, unlabelled splits, bad input, and the labels samplers and losses read."""
+import logging
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from data_loader.image_table import ImageTableDataset
+from data_loader.samples.face_crops import generate_face_crops
+from data_loader.samplers import ClassBalanced
+from model.losses.multi_head import MultiHeadLoss
+from utils.errors import ConfigError, DataError
+
+HEADS = ["gender", "age"]
+AGES = {"age": [0, 30, 60]}
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    """The real face-crop sample set, generated into a temporary folder."""
+    return generate_face_crops(tmp_path_factory.mktemp("data") / "face_crops")
+
+
+def write_table(root, rows, columns=("path", "gender", "age", "person", "split"), images=True):
+    """A CSV at root/labels.csv with `rows`; each row's image is written (8x8 PNG) unless images=False."""
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        if images and row[0]:
+            cv2.imwrite(str(root / row[0]), np.full((8, 8, 3), len(row[0]) * 9 % 256, np.uint8))
+    pd.DataFrame(rows, columns=list(columns)).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def people(n=20, splits=("train",)):
+    """n persons with 3 photos each: gender alternates, ages 5..95; split cycles over `splits`."""
+    rows = []
+    for p in range(n):
+        for k in range(3):
+            rows.append((f"img/p{p:02d}_{k}.png", ["female", "male"][p % 2], str(5 + (p * 9) % 91), f"p{p:02d}",
+                         splits[p % len(splits)]))
+    return rows
+
+
+def dataset(root, split="train", **args):
+    args = {"csv": "labels.csv", "target": HEADS, "bins": AGES, "group": "person", **args}
+    return ImageTableDataset(str(root), split, **args)
+
+
+def test_class_order_is_stable_across_splits_and_runs(tmp_path):
+    # Numbers sort numerically (2 before 10); names sort as text; the test split sees only some classes.
+    rows = [("img/a.png", "zebra", "10", "train"), ("img/b.png", "ant", "2", "train"),
+            ("img/c.png", "moth", "7", "test"), ("img/d.png", "moth", "2", "train"),
+            ("img/e.png", "ant", "10", "val")]
+    write_table(tmp_path, rows, columns=("path", "kind", "size", "split"))
+    sets = [ImageTableDataset(str(tmp_path), s, csv="labels.csv", target=["kind", "size"]) for s in ("train", "val",
+                                                                                                     "test")]
+    write_table(tmp_path / "reversed", rows[::-1], columns=("path", "kind", "size", "split"))
+    again = ImageTableDataset(str(tmp_path / "reversed"), "test", csv="labels.csv", target=["kind", "size"])
+    for d in sets + [again]:
+        assert d.head_classes == {"kind": ["ant", "moth", "zebra"], "size": ["2", "7", "10"]}
+    assert sets[2].labels("kind").tolist() == [1] and sets[2].labels("size").tolist() == [1]
+    # A class list in the config fixes the order; whole numbers are ids into it.
+    given = ImageTableDataset(str(tmp_path), "train", csv="labels.csv", target="kind",
+                              classes=["zebra", "moth", "ant"])
+    assert given.classes == ["zebra", "moth", "ant"] and given.labels().tolist() == [0, 2, 1]
+    rows = [("img/a.png", "1"), ("img/b.png", "0"), ("img/c.png", "male")]
+    write_table(tmp_path, rows, columns=("path", "gender"))
+    ids = ImageTableDataset(str(tmp_path), "all", csv="labels.csv", target="gender", classes=["male", "female"])
+    assert ids.labels().tolist() == [1, 0, 0]
+
+
+def test_imagefolder_and_csv_give_the_same_labels(crops):
+    folder = ImageTableDataset(str(crops / "folder"), "all")
+    table = ImageTableDataset(str(crops), "all", csv="labels.csv", target="content")
+    assert folder.classes == table.classes == ["background", "face"]
+    assert len(folder) == len(table) == 800  # the junk files ._crop000_0.png and .DS_Store are not images
+    by_name = dict(zip((p.split("/")[-1] for p in table.paths), table.labels()))
+    assert [by_name[p.split("/")[-1]] for p in folder.paths] == folder.labels().tolist()
+    # The sample's splits keep each crop (its group) in one split, in both forms.
+    groups = {s: {p.split("/")[-1][:7] for p in ImageTableDataset(str(crops / "folder"), s).paths}
+              for s in ("train", "val", "test")}
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"])
+
+
+def test_binned_heads_and_sample_targets(crops):
+    bins = {"angle": {"edges": [-45, 45, 135, 225], "names": ["up", "left", "down", "right"]}}
+    d = ImageTableDataset(str(crops), "test", csv="labels.csv", target=["content", "angle"], bins=bins, group="crop")
+    csv = pd.read_csv(crops / "labels.csv").set_index("path")
+    expected = np.digitize(csv.loc[d.paths, "angle"], [45, 135, 225])  # np.digitize as the reference
+    assert d.labels("angle").tolist() == expected.tolist()
+    assert d.head_classes["angle"] == ["up", "left", "down", "right"]
+    sample = d[3]
+    assert set(sample["target"]) == {"content", "angle"} and sample["target"]["angle"].dtype == torch.long
+    assert sample["meta"]["group"] == csv.loc[d.paths[3], "crop"] and sample["input"].shape == (3, 25, 25)
+    assert d.class_counts("angle").tolist() == np.bincount(expected, minlength=4).tolist()
+    # Default names say the ranges; the joint label (key None) numbers head combinations.
+    ages = dataset(write_table(crops.parent / "ages", people()), "all")
+    assert ages.head_classes["age"] == ["0-30", "30-60", "60+"]
+    assert ages.labels().tolist() == (ages.labels("gender") * 3 + ages.labels("age")).tolist()
+    assert ages.num_classes() == 6
+
+
+def test_group_holdout_and_folds_never_share_a_group(tmp_path):
+    root = write_table(tmp_path, people(30))
+    train, val = dataset(root, "train"), dataset(root, "val")
+    assert not set(train.groups) & set(val.groups)
+    assert sorted(train.paths + val.paths) == sorted(r[0] for r in people(30))
+    assert len(set(val.groups)) == 6  # 20% of the 30 persons, whole
+    held = []
+    for k in range(3):
+        tr, va = dataset(root, "train", fold=k, n_folds=3), dataset(root, "val", fold=k, n_folds=3)
+        assert not set(tr.groups) & set(va.groups) and len(tr) + len(va) == 90
+        assert set(va.labels("gender")) == {0, 1}  # stratified over the first head
+        held.append(set(va.groups))
+    assert set.union(*held) == {f"p{p:02d}" for p in range(30)} and sum(map(len, held)) == 30
+    # The folds file is written once and read back: editing it moves a person.
+    folds = tmp_path / "labels_folds_by_group_k3_seed0.csv"
+    table = pd.read_csv(folds)
+    moved = table["group"][table["fold"] == 0].iloc[0]
+    table.loc[table["group"] == moved, "fold"] = 1
+    table.to_csv(folds, index=False)
+    assert moved in dataset(root, "val", fold=1, n_folds=3).groups
+
+
+def test_unlabelled_split(tmp_path):
+    write_table(tmp_path, [("img/a.png",), ("img/b.png",)], columns=("path",))
+    d = ImageTableDataset(str(tmp_path), "all", csv="labels.csv", target=HEADS,
+                          heads={"gender": ["female", "male"], "age": ["young", "old"]})
+    assert "target" not in d[0] and d.head_classes["age"] == ["young", "old"]
+    with pytest.raises(DataError, match="no labels to name the classes"):
+        ImageTableDataset(str(tmp_path), "all", csv="labels.csv", target="gender")
+    with pytest.raises(DataError, match="no labels in column"):
+        ImageTableDataset(str(tmp_path), "train", csv="labels.csv", target="gender", classes=["female", "male"])
+
+
+def bad_rows(tmp_path):
+    """people(6) over train/test with one of each problem; returns (root, rows, {problem: line})."""
+    rows = people(6, splits=("train", "test"))  # persons alternate train / test
+    rows[1] = ("img/missing.png", *rows[1][1:])
+    rows[2] = (rows[2][0], "", *rows[2][2:])
+    rows[3] = (rows[3][0], "robot", *rows[3][2:])
+    rows[5] = ("img/cut.jpg", *rows[5][1:])
+    rows[7] = (*rows[7][:3], "p01", "train")  # p01's other photos are in test
+    rows[9] = rows[8]  # listed twice
+    root = write_table(tmp_path, rows)
+    (root / rows[1][0]).unlink()
+    (root / rows[4][0]).write_bytes(b"not an image")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    (root / rows[5][0]).write_bytes(cv2.imencode(".jpg", noise)[1].tobytes()[:-300])
+    return root, rows, {"no image": 3, "empty label": 4, "'robot' is not one of the classes": 5,
+                        "not an image|cannot read": 6, "truncated JPEG": 7, "group 'p01' is in split": 9,
+                        "listed twice": 11}
+
+
+def test_bad_input_is_named_or_skipped_and_counted(tmp_path, caplog):
+    root, rows, problems = bad_rows(tmp_path)
+    genders = {"gender": ["female", "male"]}
+    with pytest.raises(DataError) as e:
+        dataset(root, "all", heads=genders)
+    message = str(e.value)
+    for what, line in problems.items():
+        assert any(f"labels.csv line {line}" in m and any(w in m for w in what.split("|"))
+                   for m in message.splitlines()), (what, message)
+    with caplog.at_level(logging.WARNING, logger="facetrain"):
+        every = dataset(root, "all", heads=genders, on_error="skip")
+    assert "skipped 7 problem(s)" in caplog.text
+    assert every.paths == [rows[i][0] for i in (0, 6, 8, *range(10, 18))]
+
+
+def test_config_mistakes_are_named(tmp_path):
+    root = write_table(tmp_path, people(4))
+    with pytest.raises(ConfigError, match="bins.age"):
+        dataset(root, bins={"age": [60, 30]})
+    with pytest.raises(ConfigError, match="2 names for the 3 bins"):
+        dataset(root, heads={"age": ["young", "old"]})
+    with pytest.raises(DataError, match="column 'age'.*below the first bin edge"):
+        dataset(root, bins={"age": [18, 60]})
+    with pytest.raises(DataError, match=r"missing column\(s\) \['person_id'\]"):
+        dataset(root, group="person_id")
+    with pytest.raises(ConfigError, match="no split column"):
+        dataset(write_table(tmp_path / "nosplit", [r[:4] for r in people(4)], columns=("path", *HEADS, "person")),
+                "test")
+
+
+def test_balanced_sampler_and_auto_class_weights(tmp_path):
+    rows = people(20)
+    rows += [(f"img/x{i}.png", "male", "70", f"x{i}", "train") for i in range(12)]  # many old men
+    d = dataset(write_table(tmp_path, rows), "all")
+    counts = pd.Series(d.labels("age")).value_counts().sort_index().to_numpy()
+    assert d.class_counts("age").tolist() == counts.tolist()
+    weights = np.asarray(ClassBalanced(d, key="age"))
+    assert np.allclose([weights[d.labels("age") == c].sum() for c in range(3)], 1.0)  # each class drawn alike
+    loss = MultiHeadLoss({"age": {"type": "CrossEntropy", "args": {"weight": "auto"}}})
+    loss.prepare(d)
+    expected = len(d) / (3 * counts)  # scikit-learn's class_weight="balanced"
+    assert np.allclose(loss.terms["age"].weight.numpy(), expected)
