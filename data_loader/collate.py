@@ -1,7 +1,20 @@
-"""Batching images of different sizes: pad to the largest, mark the padding as ignored."""
+"""Batching images of different sizes: pad to the largest, mark the padding as ignored (dense
+targets), or refuse them by name (classification: padding would change what the model sees)."""
 import torch
 import torch.nn.functional as F
 from torch.utils.data.dataloader import default_collate
+
+from utils.errors import DataError
+
+
+def same_size_collate(batch, name, what):
+    """default_collate, or a DataError naming the samples (meta[`name`]) when their inputs differ in size."""
+    shapes = {tuple(s["input"].shape) for s in batch}
+    if len(shapes) > 1:
+        shown = ", ".join(f"{s['meta'][name]} {tuple(s['input'].shape)}" for s in batch[:4])
+        raise DataError(f"{what} of different sizes in one batch ({shown}); give the transform a fixed output size "
+                        "(e.g. Resize or CenterCrop)")
+    return default_collate(batch)
 
 
 def pad_collate(batch, ignore_index=255):

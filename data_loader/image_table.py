@@ -26,12 +26,12 @@ from typing import Literal, Optional, Union
 
 import numpy as np
 import torch
-from torch.utils.data.dataloader import default_collate
 
 from base import BaseDataset
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS
 
+from .collate import same_size_collate
 from .image_io import check_complete, read_image
 from .image_labels import FOLDER_LABEL, LAYOUT, check_bins, column_classes, encode, read_table, scan_folder
 from .mask_faces import Problems, image_problem
@@ -59,7 +59,8 @@ class ImageTableDataset(BaseDataset):
         self.multi = isinstance(target, (list, tuple))
         columns = [str(t) for t in target] if self.multi else [str(target)]
         if not columns or len(set(columns)) != len(columns):
-            raise ConfigError(f"data.dataset.args.target: expected a column name or a list of distinct ones, got {target!r}")
+            raise ConfigError("data.dataset.args.target: expected a column name or a list of distinct ones, "
+                              f"got {target!r}")
         if csv is None:
             if self.multi or target != "label" or group:
                 raise ConfigError("data.dataset.args: an ImageFolder has one label, its class folder, and no groups; "
@@ -89,7 +90,8 @@ class ImageTableDataset(BaseDataset):
         self.paths, self.lines, self.groups = list(table["path"]), list(table["line"]), list(table["_group"])
         self.files = [self.root / p for p in self.paths]
         self.ids = {c: table[f"_id_{c}"].to_numpy(np.int64) for c in columns} if self.labelled else {}
-        log.info(f"ImageTableDataset {split}: {len(table)} images" + (f" of {len(set(self.groups))} groups" if group else "")
+        log.info(f"ImageTableDataset {split}: {len(table)} images"
+                 + (f" of {len(set(self.groups))} groups" if group else "")
                  + (f" (fold {fold} of {n_folds})" if fold is not None else "") + f" from {self.source}"
                  + ("" if self.labelled else ", unlabelled") + (f", {skipped} problem(s) skipped" if skipped else ""))
 
@@ -292,9 +294,4 @@ class ImageTableDataset(BaseDataset):
 
     @staticmethod
     def collate_fn(batch):
-        shapes = {tuple(s["input"].shape) for s in batch}
-        if len(shapes) > 1:
-            shown = ", ".join(f"{s['meta']['path']} {tuple(s['input'].shape)}" for s in batch[:4])
-            raise DataError(f"images of different sizes in one batch ({shown}); give the transform a fixed output "
-                            "size (e.g. Resize)")
-        return default_collate(batch)
+        return same_size_collate(batch, "path", "images")

@@ -18,13 +18,13 @@ from typing import Literal, Optional
 
 import numpy as np
 import torch
-from torch.utils.data.dataloader import default_collate
 
 from base import BaseDataset
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .clip_sampling import SampleFrames
+from .collate import same_size_collate
 from .samples import generate_sample, is_sample_root
 from .video_index import LAYOUT, Clip, read_annotations, scan_split
 from .video_io import (check_frame_sizes, count_video_frames, list_frame_files, read_frame_files,
@@ -175,9 +175,4 @@ class VideoDataset(BaseDataset):
 
     @staticmethod
     def collate_fn(batch):
-        shapes = {tuple(s["input"].shape) for s in batch}
-        if len(shapes) > 1:
-            shown = ", ".join(f"{s['meta']['name']} {tuple(s['input'].shape)}" for s in batch[:4])
-            raise DataError(f"clips of different sizes in one batch ({shown}); give the transform a fixed output "
-                            "size (e.g. Resize or CenterCrop)")
-        return default_collate(batch)
+        return same_size_collate(batch, "name", "clips")
