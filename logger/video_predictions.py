@@ -8,7 +8,6 @@ prediction, confidence and prob_<class> for every class (the probabilities the m
 MultiView inferer, gives the video). `predictions.json`: {clip: predicted class name} (or the
 class index with json_values "index"), the submission format of the seed project.
 """
-import csv
 import json
 from pathlib import Path
 from typing import Literal, Optional
@@ -16,6 +15,8 @@ from typing import Literal, Optional
 import torch
 
 from utils.registry import WRITERS
+
+from .class_predictions import class_columns, write_rows
 
 
 @WRITERS.register
@@ -40,27 +41,20 @@ class ClipPredictionWriter:
                 raise KeyError(f"the model returns a dict {sorted(outputs)}: give ClipPredictionWriter a 'key'")
             outputs = outputs[self.key]
         probs = torch.softmax(outputs.float(), dim=-1).cpu()
-        if self.class_names and probs.shape[-1] != len(self.class_names):
-            raise ValueError(f"ClipPredictionWriter: {len(self.class_names)} class_names for a model with "
-                             f"{probs.shape[-1]} outputs")
         meta = batch["meta"]
         targets = batch.get("target")
         for i, p in enumerate(probs):
-            pred = int(p.argmax())
-            row = {"clip": meta["name"][i], "path": meta["path"][i]}
-            if targets is not None:
-                row["label"] = self._name(int(targets[i]))
-            row.update(prediction=self._name(pred), confidence=float(p[pred]))
-            row.update({f"prob_{self._name(c)}": float(v) for c, v in enumerate(p)})
+            try:
+                row = {"clip": meta["name"][i], "path": meta["path"][i],
+                       **class_columns(p, self.class_names, None if targets is None else targets[i])}
+            except ValueError as e:
+                raise ValueError(f"ClipPredictionWriter: {e}") from e
             self.rows.append(row)
+            pred = int(p.argmax())
             self.mapping[row["clip"]] = self._name(pred) if self.json_values == "name" else pred
 
     def close(self):
-        fields = list(self.rows[0]) if self.rows else ["clip", "path", "prediction", "confidence"]
-        with open(self.csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_rows(self.csv_path, self.rows, ["clip", "path", "prediction", "confidence"])
         out = {"written": len(self.rows), "csv": str(self.csv_path)}
         if self.json_path is not None:
             self.json_path.write_text(json.dumps(self.mapping, indent=2))
