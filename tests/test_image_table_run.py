@@ -85,3 +85,36 @@ def test_writer_one_label_and_unlabelled(tmp_path):
     assert np.allclose(table[["prob_cat", "prob_dog", "prob_owl"]], torch.softmax(logits[[0, 1, 0]], -1), atol=1e-6)
     with pytest.raises(ValueError, match="3 class names"):
         ClassPredictionWriter(tmp_path, class_names=["cat", "dog", "owl"]).write(batch, logits[:, :2])
+
+
+def test_kfold_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, one_thread):
+    from tools.ensemble import main as ensemble_main
+    from tools.kfold import run_kfold
+
+    root = generate_face_crops(tmp_path / "face_crops")
+    cfg = apply_overrides(load_config(REPO / "configs/image_multihead_quick.json"), [
+        f"data.dataset.args.root={root}", f"trainer.save_dir={tmp_path / 'saved'}", "device=cpu",
+        "model.args.backbone=test_resnet", "trainer.epochs=1", "trainer.limit_train_batches=3", "trainer.report=false",
+        "trainer.progress=none", "trainer.tensorboard=false", "trainer.train_metrics=false"])
+    summary = run_kfold(cfg, out_dir=tmp_path / "kfold", n_folds=2)
+    oof = pd.read_csv(tmp_path / "kfold" / "oof_predictions.csv")
+    labels = pd.read_csv(root / "labels.csv")
+    assert sorted(oof["path"]) == sorted(labels["path"][labels["split"] == "train"])  # every image once
+    assert oof.groupby("group")["fold"].nunique().max() == 1  # a crop's images are held out together
+    folds = pd.read_csv(root / "labels_folds_by_group_k2_seed0.csv").set_index("group")["fold"]
+    assert (oof["fold"] == folds.loc[oof["group"]].to_numpy()).all()
+    assert set(summary["oof"]) == {"content_acc", "content_f1", "angle_acc", "angle_f1", "f1"}
+    # tools/find_label_errors.py's form: ids of the same labels, probabilities of the same order.
+    probs = pd.read_csv(tmp_path / "kfold" / "oof_probabilities.csv")
+    assert probs["true_angle"].tolist() == [["up", "left", "down", "right"].index(v) for v in oof["angle_label"]]
+    assert np.allclose(probs[["content_0", "content_1"]], oof[["content_prob_background", "content_prob_face"]])
+    # The fold ensemble of the test split is the mean of the folds' predictions, as tools/ensemble.py makes it.
+    tests = [tmp_path / "kfold" / f"fold{k}" / "test" / "predictions.csv" for k in (0, 1)]
+    ens = pd.read_csv(tmp_path / "kfold" / "ensemble" / "predictions.csv")
+    each = [pd.read_csv(p).set_index("path").loc[ens["path"]] for p in tests]
+    cols = [f"angle_prob_{n}" for n in ("up", "left", "down", "right")]
+    mean = (each[0][cols].to_numpy() + each[1][cols].to_numpy()) / 2
+    assert np.allclose(ens[cols], mean, atol=1e-5)
+    assert ens["angle_prediction"].tolist() == [n.split("_prob_")[1] for n in np.array(cols)[mean.argmax(1)]]
+    assert ensemble_main([*map(str, tests), "--out", str(tmp_path / "cli")]) == 0
+    assert pd.read_csv(tmp_path / "cli" / "predictions.csv").equals(ens)

@@ -11,6 +11,9 @@ multiplies the heads into the 18 classes. Writes probabilities.csv (so ensembles
 submission.csv: the template's rows and columns with `ans` filled (info.csv or any
 submission), or ImageID,ans in the first file's order. Files with true labels (out-of-fold
 predictions) also give predictions.csv (ImageID, ans, target) for tools/score_submission.py.
+
+The predictions.csv files of ClassPredictionWriter (image tables, any heads) are averaged head by
+head into one predictions.csv of the same format (--weights apply; --by and --template do not).
 """
 import argparse
 import sys
@@ -23,6 +26,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from data_loader.mask_labels import HEADS, NUM_CLASSES  # noqa: E402
+from logger.class_predictions import check_probabilities, ensemble_files, prob_columns  # noqa: E402
 from model.face_decode import class_from_heads, heads_from_class  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
@@ -43,13 +47,7 @@ def read_probabilities(path):
         raise DataError(f"{path}: not a probabilities file (needs ImageID and class_*/mask_*/gender_*/age_* columns)")
     if df["ImageID"].duplicated().any():
         raise DataError(f"{path}: ImageID {df['ImageID'][df['ImageID'].duplicated()].iloc[0]!r} appears twice")
-    for column in [c for g in GROUPS for c in columns(g) if c in df.columns]:
-        values = pd.to_numeric(df[column].replace("", np.nan), errors="coerce")
-        bad = values.isna() | (values < 0) | (values > 1)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path} line {i + 2} ({column}): {df[column].iloc[i]!r} is not a probability in [0, 1]")
-        df[column] = values
+    check_probabilities(df, [c for g in GROUPS for c in columns(g) if c in df.columns], path)
     return df.set_index("ImageID")
 
 
@@ -139,9 +137,19 @@ def write_outputs(avg, out_dir, template=None):
     return {k: str(v) for k, v in paths.items()}
 
 
+def is_class_predictions(path):
+    """True for a predictions.csv of ClassPredictionWriter (path and prob_* columns, no ImageID)."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return False  # read_probabilities names the problem
+    return "path" in header and "ImageID" not in header and bool(prob_columns(header))
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Average probabilities.csv files into one submission.")
-    p.add_argument("files", nargs="+", help="probabilities.csv files written by test.py")
+    p = argparse.ArgumentParser(description="Average probabilities.csv files into one submission, or "
+                                "predictions.csv files (image tables) into one.")
+    p.add_argument("files", nargs="+", help="probabilities.csv (or predictions.csv) files written by test.py")
     p.add_argument("--weights", nargs="+", type=float, help="one weight per file (default: equal)")
     p.add_argument("--by", choices=["class", "heads"], default="class",
                    help="average the 18 class probabilities, or each head over the files that have it")
@@ -149,6 +157,12 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
     try:
+        if is_class_predictions(args.files[0]):  # ClassPredictionWriter's files (image tables)
+            if args.template:
+                raise DataError("--template orders a face-mask submission; predictions.csv files keep their rows")
+            paths = ensemble_files(args.files, args.out, args.weights)
+            print("wrote " + ", ".join(paths.values()))
+            return 0
         frames = [read_probabilities(f) for f in args.files]
         avg = average(frames, args.weights, args.by, names=args.files)
         paths = write_outputs(avg, args.out, args.template)

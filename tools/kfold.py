@@ -1,5 +1,5 @@
-"""Train every fold of a k-fold split, write out-of-fold predictions (and, for the mask data, a
-fold-ensemble submission).
+"""Train every fold of a k-fold split, write out-of-fold predictions (and, for the mask data and image
+tables, a fold ensemble of the test split).
 
     python tools/kfold.py --config configs/mask_multihead_effnet.json
     python tools/kfold.py --config configs/mask_multihead_effnet.json --folds 0 1 -o data.dataset.args.n_folds=5
@@ -8,13 +8,15 @@ fold-ensemble submission).
 
 Every labelled sample outside the test split is predicted once by the fold model that did not
 train on it (tools/kfold_data.py: person-grouped folds for the mask data, stratified clip folds,
-image folds). Fold k trains as run `<name>_fold<k>`, then test.py's logic predicts its held-out
-samples with the best checkpoint, and for the mask data the test split too. Writes to
-`<save_dir>/kfold/<name>/<run_id>/`:
+image folds, an image table's own group folds). Fold k trains as run `<name>_fold<k>`, then test.py's
+logic predicts its held-out samples with the best checkpoint, and for the mask data and image tables
+the test split too. Writes to `<save_dir>/kfold/<name>/<run_id>/`:
 
     fold<k>/oof/, fold<k>/test/                   per fold: the predictions test.py writes
     oof_probabilities.csv, oof_predictions.csv    mask data: every training image once
     oof_predictions.csv                           action clips: every train and val clip once
+    oof_predictions.csv, oof_probabilities.csv    image tables: every train and val image once
+    ensemble/predictions.csv                      image tables: mean of the folds' test predictions
     oof_segmentation.csv                          segmentation: image, mask and probability map per image
     ensemble/submission.csv, ensemble/probabilities.csv    mask data: mean of the folds' test probabilities
     config.json, summary.json                     the config, best score per fold, out-of-fold scores
@@ -78,9 +80,11 @@ def run_kfold(cfg, folds=None, out_dir=None, device=None, n_folds=None, seed=0):
                                "best": result["best"], "monitor": result["monitor"], "val": report["metrics"]}
         if has_test:
             run_test(fcfg, best, split="test", out_dir=out_dir / f"fold{k}" / "test", device=device)
-            tests.append(out_dir / f"fold{k}" / "test" / "probabilities.csv")
+            tests.append(out_dir / f"fold{k}" / "test" / plan.predictions)
     summary.update(plan.collect(oof, out_dir))
-    if tests:
+    if tests and hasattr(plan, "ensemble"):  # image tables: their own files averaged
+        summary["ensemble"] = plan.ensemble(tests, out_dir / "ensemble")
+    elif tests:
         frames = [read_probabilities(p) for p in tests]
         template = Path(out_dir / f"fold{folds[0]}" / "test" / "submission.csv")
         by = "class" if all("class_0" in f.columns for f in frames) else "heads"

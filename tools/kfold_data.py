@@ -8,6 +8,9 @@ Every labelled sample outside the test split (train and val together) is held ou
                       -> oof_predictions.csv (clip, path, label, prediction, prob_<class>, fold)
     WrinkleDataset    folds of the images, each fold a data root of links to the images and masks
                       -> oof_segmentation.csv (name, image, mask, probability: a .npy map, fold)
+    ImageTableDataset its own group folds of the train and val rows (`fold`, `n_folds`, the folds file)
+                      -> oof_predictions.csv (path, group, per head label, prediction, prob_<class>, fold)
+                         and oof_probabilities.csv (sample, file, person, <head>_<i>, true_<head>)
 
 The OOF files carry the given labels (apply no label_fix when hunting label errors).
 """
@@ -32,7 +35,8 @@ log = logging.getLogger("facetrain")
 def fold_plan(cfg, out_dir, n_folds=None, seed=0):
     """The plan for the config's dataset type."""
     kind = get_path(cfg, "data.dataset.type") or get_path(cfg, "data.train.dataset.type")
-    plans = {"MaskFaceDataset": MaskFolds, "VideoDataset": ClipFolds, "WrinkleDataset": SegmentationFolds}
+    plans = {"MaskFaceDataset": MaskFolds, "VideoDataset": ClipFolds, "WrinkleDataset": SegmentationFolds,
+             "ImageTableDataset": TableFolds}
     if kind not in plans:
         raise ConfigError(f"data.dataset.type: k-fold knows {sorted(plans)}, not {kind!r}")
     return plans[kind](cfg, Path(out_dir), n_folds, seed)
@@ -102,6 +106,59 @@ class MaskFolds:
             out["oof"] = {k: v for k, v in scores.items() if k != "report"}
             out["oof_predictions"] = str(out_dir / "oof_predictions.csv")
         return out
+
+
+class TableFolds(MaskFolds):
+    """Image tables fold themselves as the mask data does (by group, saved folds file); the fold
+    models also predict the test split, averaged into ensemble/predictions.csv."""
+    writer = {"type": "ClassPredictionWriter"}
+    predictions = "predictions.csv"
+
+    def __init__(self, cfg, out_dir, n_folds, seed):
+        from data_loader.image_table import ImageTableDataset
+
+        self.cfg = copy.deepcopy(cfg)
+        if n_folds is not None:
+            set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
+        default = inspect.signature(ImageTableDataset).parameters["n_folds"].default
+        self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+
+    def collect(self, files, out_dir):
+        from sklearn.metrics import accuracy_score, f1_score
+
+        from logger.class_predictions import prob_columns
+
+        oof = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False).assign(fold=k) for k, p in files.items()],
+                        ignore_index=True)
+        if oof["path"].duplicated().any():
+            raise DataError(f"image {oof['path'][oof['path'].duplicated()].iloc[0]} is in two folds' held-out sets; "
+                            "the folds file overlaps")
+        oof.to_csv(out_dir / "oof_predictions.csv", index=False)
+        root = Path(get_path(self.cfg, "data.dataset.args.root", "."))
+        ids = pd.DataFrame({"sample": oof["path"], "file": [str(root / p) for p in oof["path"]]})
+        if "group" in oof.columns:
+            ids["person"] = oof["group"]  # find_label_errors ranks a group's labels together
+        target = get_path(self.cfg, "data.dataset.args.target", "label")
+        scores, columns = {}, [ids]
+        for head, cols in prob_columns(oof.columns).items():
+            prefix = f"{head}_" if head is not None else ""
+            names = [n for _, n in cols]
+            label, pred = oof[f"{prefix}label"], oof[f"{prefix}prediction"]
+            scores[f"{prefix}acc"] = accuracy_score(label, pred)
+            scores[f"{prefix}f1"] = f1_score(label, pred, average="macro")
+            name = head if head is not None else target  # one label: named by its column
+            columns.append(pd.DataFrame({f"{name}_{i}": oof[c].astype(float) for i, (c, _) in enumerate(cols)}))
+            columns.append(pd.DataFrame({f"true_{name}": [names.index(v) for v in label]}))
+        if "f1" not in scores:  # one number for the log: the mean over heads
+            scores["f1"] = float(np.mean([v for k, v in scores.items() if k.endswith("_f1")]))
+        pd.concat(columns, axis=1).to_csv(out_dir / "oof_probabilities.csv", index=False, float_format="%.6g")
+        return {"oof_predictions": str(out_dir / "oof_predictions.csv"),
+                "oof_probabilities": str(out_dir / "oof_probabilities.csv"), "oof": scores}
+
+    def ensemble(self, files, out_dir):
+        from logger.class_predictions import ensemble_files
+
+        return ensemble_files(files, out_dir)
 
 
 def _with_args(cfg, part, **args):
