@@ -5,10 +5,10 @@ Reads any out-of-fold table with, per head, probability columns and the given la
     heads style (tools/kfold.py on MaskFaceDataset; any multi-head data):  <head>_0 .. <head>_{k-1}, true_<head>
     clip style (ClipPredictionWriter):                                     prob_<class name> ..., label
 
-plus an id column (ImageID or clip), a file path (file or path) and, for person-grouped data, a
-`person` column. A head whose label never changes within a person (gender, age) is ranked per
-person on the mean of that person's probabilities; other heads (mask) per sample, and a person
-by their worst sample.
+plus an id column (ImageID, clip, sample, id, or the path), a file path (file or path) and, for
+person-grouped data, a `person` (or `group`) column. A head whose label never changes within a
+person (gender, age) is ranked per person on the mean of that person's probabilities; other heads
+(mask) per sample, and a person by their worst sample.
 """
 import dataclasses
 import re
@@ -18,8 +18,9 @@ import pandas as pd
 
 from .errors import DataError
 
-ID_COLUMNS = ("ImageID", "clip", "sample", "id")
+ID_COLUMNS = ("ImageID", "clip", "sample", "id", "path", "file")
 FILE_COLUMNS = ("file", "path")
+GROUP_COLUMNS = ("person", "group")
 
 
 @dataclasses.dataclass
@@ -43,8 +44,9 @@ def read_oof(path, names=None):
                         "file of tools/kfold.py?")
     table = pd.DataFrame({"sample": df[id_col]})
     table["file"] = df[next((c for c in FILE_COLUMNS if c in df.columns), id_col)]
-    if "person" in df.columns:
-        table["person"] = df["person"]
+    group = next((c for c in GROUP_COLUMNS if c in df.columns), None)
+    if group:
+        table["person"] = df[group]
     heads = {}
     for true in (c for c in df.columns if c.startswith("true_")):
         name = true[len("true_"):]
