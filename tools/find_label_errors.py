@@ -71,22 +71,21 @@ def classification(oof, cfg, out, review):
     issues = ranked([pd.concat([table, rank(h)], axis=1) for h in heads.values()])
     issues.to_csv(out / "issues.csv", index=False, float_format="%.6g")
     written = {"issues": out / "issues.csv"}
-    persons = [p for p in (per_person(table, h) for h in heads.values()) if p is not None]
-    if persons:
-        persons = ranked(persons)
+    grouped = [p for p in (per_person(table, h) for h in heads.values()) if p is not None]
+    persons = ranked(grouped) if grouped else None
+    if persons is not None:
         persons.to_csv(out / "persons.csv", index=False, float_format="%.6g")
         written["persons"] = out / "persons.csv"
-    top = (persons if len(persons) else issues).head(review)
-    key = "person" if len(persons) else "sample"
+    top, key = (issues, "sample") if persons is None else (persons, "person")
     written["review"] = draw_review([{"file": r.file, "title": str(getattr(r, key))[-40:],
                                       "lines": [f"{r.head}: {r.given} -> {r.suggested} ({r.quality:.3f})"]}
-                                     for r in top.itertuples()], out / "review.png")
-    if kind == "MaskFaceDataset" and len(persons):
+                                     for r in top.head(review).itertuples()], out / "review.png")
+    if kind == "MaskFaceDataset" and persons is not None:
         written["label_fix"] = mask_fixes(persons, issues, dataset_args(cfg), out / "label_fix.csv")
     elif "clip" in pd.read_csv(oof, nrows=0).columns:
         written["annotations_fixed"] = clip_fixes(issues, dataset_args(cfg), out / "annotations_fixed.csv")
     log.info(f"{int(issues['issue'].sum())} of {len(issues)} sample labels flagged"
-             + (f"; {int(persons['issue'].sum())} of {len(persons)} person labels" if len(persons) else ""))
+             + (f"; {int(persons['issue'].sum())} of {len(persons)} person labels" if persons is not None else ""))
     return written
 
 
