@@ -195,6 +195,7 @@ class ClipFolds:
             path = self.dir / f"fold{k}_{split}.csv"
             pd.DataFrame(rows, columns=["path", "label"]).to_csv(path, index=False)
             set_path(cfg, f"data.{split}.dataset.args.annotation_file", str(path.resolve()))
+            set_path(cfg, f"data.{split}.dataset.args.root", str(self.root))  # the paths are relative to it
         return cfg
 
     def collect(self, files, out_dir):
