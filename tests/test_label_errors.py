@@ -131,8 +131,8 @@ def test_segmentation_masks_with_injected_errors_rank_first_and_are_drawn(wrinkl
         clean = cv2.imread(str(wrinkle_root / "train/masks" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
         prob = 0.05 + 0.9 * cv2.GaussianBlur(clean.astype(np.float32), (5, 5), 1.0)  # a model that learnt the task
         np.save(tmp_path / f"{image.stem}.npy", prob)
-        rows.append({"name": image.stem, "image": str(image), "mask": str(tmp_path / f"noisy/train/masks/{image.stem}.png"),
-                     "probability": str(tmp_path / f"{image.stem}.npy"), "fold": 0})
+        rows.append({"name": image.stem, "image": str(image), "probability": str(tmp_path / f"{image.stem}.npy"),
+                     "mask": str(tmp_path / f"noisy/train/masks/{image.stem}.png"), "fold": 0})
     pd.DataFrame(rows).to_csv(tmp_path / "oof_segmentation.csv", index=False)
     assert find_label_errors.main([str(tmp_path / "oof_segmentation.csv"), "--review", "4"]) == 0
     issues = pd.read_csv(tmp_path / "label_errors/issues.csv")
@@ -153,3 +153,25 @@ def test_missing_or_unusable_predictions_are_named(tmp_path, capsys):
     pd.DataFrame({"ImageID": ["a.jpg"], "ans": [3]}).to_csv(tmp_path / "oof_probabilities.csv", index=False)
     assert find_label_errors.main([str(tmp_path)]) == 2
     assert "no head with both probabilities and given labels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["clips", "segmentation"])
+def test_kfold_holds_out_every_train_and_val_sample_once(family, action_root, wrinkle_root, tmp_path):
+    from tools.kfold_data import fold_plan
+    from trainer.build import build_dataset
+
+    config, root = ("action_quick", action_root / "frames") if family == "clips" else ("wrinkle_quick", wrinkle_root)
+    cfg = apply_overrides(load_config(REPO / f"configs/{config}.json"), [f"data.dataset.args.root={root}"])
+
+    def names(dataset):  # the samples' files (fold roots link to them)
+        files = [c.path for c in dataset.clips] if family == "clips" else [image for image, _ in dataset.items]
+        return [os.path.realpath(f) for f in files]
+    pool = sorted(n for s in ("train", "val") for n in names(build_dataset(cfg, s)))
+    plan = fold_plan(cfg, tmp_path, n_folds=3)
+    held = []
+    for k in range(3):
+        fold = plan.config(k)
+        train, val = (sorted(names(build_dataset(fold, s))) for s in ("train", "val"))
+        assert not set(train) & set(val) and sorted(train + val) == pool
+        held += val
+    assert sorted(held) == pool  # each sample predicted once, by the model that did not train on it

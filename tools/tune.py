@@ -22,7 +22,8 @@ from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
 def main(argv=None):
     p = add_config_args(parser("Search hyperparameters with Optuna; each trial is a normal training run."))
     p.add_argument("--space", required=True, help="search space file (.yaml/.json): dotted key -> range")
-    p.add_argument("--trials", type=int, required=True, help="finished (complete or pruned) trials the study should hold")
+    p.add_argument("--trials", type=int, required=True,
+                   help="finished (complete or pruned) trials the study should hold")
     p.add_argument("--study", help="study name (default: the config's name); its folder is <save_dir>/tune/<study>")
     p.add_argument("--storage", help="study storage: a .db file (SQLite, default <study folder>/study.db), a .log "
                                      "journal file (for network file systems) or a database URL")
