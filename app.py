@@ -64,9 +64,12 @@ def show_probabilities(title, probs):
     return {name: f"{q:.1%}" for name, q in probs.items()}
 
 
-def show_face(predictor, image):
+def show_classes(predictor, image):
+    """Each head's most likely class (a face-mask model's 18 classes only in the table below)."""
     probs = predictor.predict_image(image)
-    tables = {head: show_probabilities(head, probs[head]) for head in ("mask", "gender", "age") if head in probs}
+    shown = [k for k in probs if k != "class"] or ["class"]
+    tables = {head: show_probabilities(head, probs[head]) if head in shown else
+              {name: f"{q:.1%}" for name, q in probs[head].items()} for head in probs}
     with st.expander("class probabilities"):
         for head, table in tables.items():
             st.table(pd.DataFrame({head: list(table), "probability": list(table.values())}))
@@ -127,8 +130,8 @@ def main():
         return
     st.image(image, caption=upload.name, width=320)
     for predictor in predictors:
-        if predictor.family == "face":
-            run(predictor, show_face, image)
+        if predictor.family in ("face", "image"):
+            run(predictor, show_classes, image)
         elif predictor.family == "wrinkle":
             run(predictor, show_wrinkles, image)
         else:

@@ -25,7 +25,8 @@ from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .image_io import read_image
-from .mask_labels import DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, encode
+from .mask_labels import (DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, class_names,
+                          encode, head_classes)
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
 from .samples import generate_once, is_sample_root
 from .transforms import image_tensor
@@ -215,6 +216,18 @@ class MaskFaceDataset(BaseDataset):
         if key not in HEADS:
             raise ValueError(f"unknown label key {key!r}; use one of {['class', *HEADS]}")
         return self.labels_[key]
+
+    @property
+    def head_classes(self):
+        """{head: class names} when the target is the three heads (trainer/classes.py)."""
+        return head_classes(self.age_bins) if self.target == "heads" else None
+
+    @property
+    def classes(self):
+        """Class names of a one-label target: the 18 classes, or one head's."""
+        if self.target == "heads":
+            return None
+        return class_names() if self.target == "class" else head_classes(self.age_bins)[self.target]
 
     def num_classes(self, key=None):
         key = key or ("class" if self.target == "heads" else self.target)

@@ -19,6 +19,13 @@ MASK_FILES = {"mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0, "incor
 DEFAULT_AGE_BINS = (30, 60)
 
 
+def head_classes(age_bins=DEFAULT_AGE_BINS):
+    """Each head's class names, the age bins spelled out: {"mask": [...], "gender": [...], "age": ["young (<30)", ...]}."""
+    b0, b1 = check_age_bins(age_bins)
+    age = [f"{AGE_NAMES[0]} (<{b0:g})", f"{AGE_NAMES[1]} ({b0:g} to <{b1:g})", f"{AGE_NAMES[2]} ({b1:g}+)"]
+    return {"mask": list(MASK_NAMES), "gender": list(GENDER_NAMES), "age": age}
+
+
 def class_names():
     """'wear/male/young', ... in class order."""
     return [f"{m}/{g}/{a}" for m in MASK_NAMES for g in GENDER_NAMES for a in AGE_NAMES]

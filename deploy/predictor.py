@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from data_loader import build_transform
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.mask_labels import DEFAULT_AGE_BINS, HEAD_NAMES, HEADS, class_names as face_class_names
+from data_loader.mask_labels import HEADS, class_names as face_class_names, head_classes
 from data_loader.video import VideoDataset
 from data_loader.video_index import read_annotations, scan_split
 from data_loader.video_io import VIDEO_EXTS
@@ -32,6 +32,7 @@ from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
 from model.inference import PAD_RULE
 from trainer import build as B
+from trainer.classes import output_classes
 from trainer.testing import decision_threshold, load_model
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS, import_builtins
@@ -65,12 +66,14 @@ class ExportModule(nn.Module):
 
 
 class Predictor:
-    def __init__(self, cfg, model, checkpoint="", class_names=None, device="cpu", threshold=None):
-        """`threshold`: the wrinkle decision threshold (from_checkpoint passes the stored one)."""
+    def __init__(self, cfg, model, checkpoint="", class_names=None, device="cpu", threshold=None, labels=None):
+        """`threshold`: the wrinkle decision threshold; `labels`: the classes the model was trained on
+        (trainer/classes.py; from_checkpoint passes both as the checkpoint stores them)."""
         import_builtins()
         self.cfg, self.checkpoint, self.device = cfg, str(checkpoint), torch.device(device)
         self.model = model.to(self.device).eval()
-        self.family = family_of(cfg)
+        self.family = family_of(cfg, labels)
+        self.labels = labels
         dataset, transform, _ = B.split_config(cfg, "val")
         self.dataset_args = dict(dataset.get("args") or {})
         self.transform_config = transform
@@ -91,7 +94,8 @@ class Predictor:
         model, ckpt, which = load_model(path, weights=weights)
         cfg = ckpt["config"]
         B.validate(cfg, training=False)
-        return cls(cfg, model, path, class_names, B.resolve_device(device), decision_threshold(cfg, ckpt, which)[0])
+        return cls(cfg, model, path, class_names, B.resolve_device(device), decision_threshold(cfg, ckpt, which)[0],
+                   ckpt.get("labels"))
 
     @property
     def name(self):
@@ -110,9 +114,13 @@ class Predictor:
 
     def video_arg(self, name):
         """A VideoDataset argument as validation used it: the config's value, else the dataset's default."""
+        return self.dataset_arg(name, VideoDataset)
+
+    def dataset_arg(self, name, dataset=MaskFaceDataset):
+        """A dataset argument as validation used it: the config's value, else `dataset`'s default."""
         if name in self.dataset_args:
             return self.dataset_args[name]
-        return inspect.signature(VideoDataset.__init__).parameters[name].default
+        return inspect.signature(dataset.__init__).parameters[name].default
 
     @property
     def frames(self):
@@ -176,14 +184,20 @@ class Predictor:
 
     @torch.no_grad()
     def predict_image(self, image):
-        """Class probabilities of one RGB uint8 face photo: {output: {class name: probability}}.
-        Three-head and 18-way models both give the heads and the 18 classes."""
-        if self.family != "face":
-            raise ConfigError(f"{self.name} is a {self.family} model; predict_image is for face-attribute models")
+        """Class probabilities of one RGB uint8 photo: {output: {class name: probability}}, per head
+        (a one-label model's output is "class"). Face-mask models, three-head or 18-way, give both
+        the heads and the 18 classes."""
+        if self.family not in ("face", "image"):
+            raise ConfigError(f"{self.name} is a {self.family} model; predict_image is for image classifiers")
         x = apply(self.transform, image)[None].to(self.device)
-        target = self.dataset_args.get("target", "heads")
-        probs = face_probabilities(self.inferer(self.model, x), "auto" if target in ("heads", "class") else target)
-        names = {**self.class_names, "class": face_class_names(), **face_head_names(self.dataset_args)}
+        out = self.inferer(self.model, x)
+        if self.family == "face":
+            target = self.dataset_args.get("target", "heads")
+            probs = face_probabilities(out, "auto" if target in ("heads", "class") else target)
+            names = {**self.class_names, "class": face_class_names(), **head_classes(self.dataset_arg("age_bins"))}
+        else:
+            probs = {k: v.float().softmax(-1) for k, v in (out.items() if isinstance(out, dict) else [("class", out)])}
+            names = {**self.class_names, "class": self.class_names.get("logits")}
         return {key: dict(zip(names[key], p[0].tolist())) for key, p in probs.items()}
 
     @torch.no_grad()
@@ -259,12 +273,16 @@ class Predictor:
                 "crop the output back to the input size")
 
     def _outputs(self, class_names):
-        """(output names, {output name: class names})."""
+        """(output names, {output name: class names}): the classes stored with the checkpoint (the
+        dataset's, trainer/classes.py); checkpoints written before that are read as they were."""
         if self.family == "wrinkle":
             return ["logits"], {"logits": ["wrinkle"]}
+        if self.labels and not class_names:
+            names = output_classes(self.labels)
+            return list(names), names
         if self.family == "face":
             target = self.dataset_args.get("target", "heads")
-            heads = face_head_names(self.dataset_args)
+            heads = head_classes(self.dataset_arg("age_bins"))
             if target == "heads":
                 return list(HEADS), heads
             return ["logits"], {"logits": face_class_names() if target == "class" else heads[target]}
@@ -279,23 +297,19 @@ class Predictor:
         return ["logits"], {"logits": names}
 
 
-def family_of(cfg):
-    """'wrinkle', 'face' or 'action', from the dataset the config trains on."""
+def family_of(cfg, labels=None):
+    """'wrinkle', 'face' (the face-mask data), 'action', or 'image' (any other labelled image set),
+    from the dataset the config trains on."""
     dataset_type = B.split_config(cfg, "val")[0].get("type")
     cls = DATASETS.get(dataset_type, "data.dataset.type")
     for base, family in FAMILIES:
         if isinstance(cls, type) and issubclass(cls, base):
             return family
+    if labels or getattr(cls, "image_classification", False):
+        return "image"
     raise ConfigError(f"data.dataset.type: {dataset_type} is not a dataset of a known task family "
-                      f"({', '.join(b.__name__ for b, _ in FAMILIES)}); the predictor cannot tell its outputs")
-
-
-def face_head_names(dataset_args):
-    """Each head's class names, the age bins spelled out from the dataset's age_bins."""
-    b0, b1 = dataset_args.get("age_bins") or DEFAULT_AGE_BINS
-    age = [f"{HEAD_NAMES['age'][0]} (<{b0:g})", f"{HEAD_NAMES['age'][1]} ({b0:g} to <{b1:g})",
-           f"{HEAD_NAMES['age'][2]} ({b1:g}+)"]
-    return {"mask": list(HEAD_NAMES["mask"]), "gender": list(HEAD_NAMES["gender"]), "age": age}
+                      f"({', '.join(b.__name__ for b, _ in FAMILIES)}, or an image dataset with classes); "
+                      "the predictor cannot tell its outputs")
 
 
 def action_class_names(dataset_args):

@@ -223,13 +223,13 @@ def test_clips_of_different_sizes_in_a_batch_are_reported(action_root):
 
 
 def test_class_names_of_metrics_and_writers_must_be_the_datasets_classes(action_root):
-    from trainer.build import check_class_names
+    from trainer.classes import resolve_classes
     from utils.config import load_config
 
     cfg = load_config(REPO / "configs/action_r3d18.json")
     ds = VideoDataset(action_root / "videos", "test", clip_len=2, classes=list(CLASSES))
-    check_class_names(cfg, ds)  # the shipped recipe agrees with itself
+    resolve_classes(cfg, ds)  # the shipped recipe agrees with itself
     swapped = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
     cfg["test"]["writers"][0]["args"]["class_names"] = swapped
-    with pytest.raises(ConfigError, match=r"test\.writers\.0\.args\.class_names: .* differ from the dataset's classes"):
-        check_class_names(cfg, ds)
+    with pytest.raises(ConfigError, match=r"test\.writers\.0\.args\.class_names: .* differs from the dataset's classes"):
+        resolve_classes(cfg, ds)

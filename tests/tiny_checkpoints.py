@@ -1,6 +1,10 @@
 """Checkpoints of tiny untrained models, one per task family, saved as train.py saves them (the
 resolved quick config inside), for the predictor, export and web-demo tests."""
+from types import SimpleNamespace
+
 from conftest import REPO, TINY_MODEL
+from data_loader.mask_labels import class_names, head_classes
+from trainer.classes import labels_of, resolve_classes
 from trainer.build import build_model
 from utils.checkpoint import save_checkpoint
 from utils.config import apply_overrides, load_config
@@ -14,6 +18,8 @@ RECIPES = {
     "action_2d": ("configs/action_frame2d_quick.json", []),
     "partitioned": ("configs/wrinkle_quick.json", []),  # a merged model of two parts, as train_parts writes
 }
+# The labels a face-mask dataset gives these recipes (their configs name no classes).
+LABELS = {"face_heads": SimpleNamespace(head_classes=head_classes()), "face_18": SimpleNamespace(classes=class_names())}
 PARTS = {"forehead": [0.27, 0.14, 0.73, 0.33], "left_cheek": [0.15, 0.50, 0.34, 0.71]}
 
 
@@ -29,7 +35,10 @@ def tiny_checkpoint(kind, path, *overrides, seed=0):
         cfg["model"] = {"type": "PartitionedSegmenter", "args": {"regions": {"parts": PARTS, "margin": 0.25},
                                                                  "models": {p: TINY_MODEL for p in PARTS}}}
         cfg["inference"] = {"type": "Direct", "args": {"divisor": 1}}
+    labels = LABELS.get(kind)
+    if labels is not None:  # what training takes from the dataset (trainer/classes.py)
+        cfg = resolve_classes(cfg, labels)
     torch.manual_seed(seed)
     model = build_model(cfg, load_weights_from_config=False)
-    save_checkpoint({"model": model.state_dict(), "config": cfg, "epoch": 1}, path)
+    save_checkpoint({"model": model.state_dict(), "config": cfg, "epoch": 1, "labels": labels_of(labels)}, path)
     return path

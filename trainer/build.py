@@ -164,21 +164,6 @@ def build_criterion(cfg):
     return build(LOSSES, cfg["loss"], "loss")
 
 
-def check_class_names(cfg, dataset):
-    """`class_names` given to a metric or a prediction writer must be the dataset's classes in id
-    order: a copy that drifted would name every prediction wrongly without an error."""
-    classes = getattr(dataset, "classes", None)
-    if not classes:
-        return
-    blocks = [(f"metrics.{i}", b) for i, b in enumerate(cfg.get("metrics") or [])]
-    blocks += [(f"test.writers.{i}", b) for i, b in enumerate((cfg.get("test") or {}).get("writers") or [])]
-    for path, block in blocks:
-        names = (block.get("args") or {}).get("class_names") if isinstance(block, dict) else None
-        if names is not None and list(names) != list(classes):
-            raise ConfigError(f"{path}.args.class_names: {list(names)} differ from the dataset's classes "
-                              f"{list(classes)} (ids in that order); make them equal or leave class_names out")
-
-
 def build_metrics(cfg):
     metrics = [build(METRICS, m, f"metrics.{i}") for i, m in enumerate(cfg.get("metrics") or [])]
     try:

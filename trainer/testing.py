@@ -12,6 +12,7 @@ from utils.errors import CheckpointError, ConfigError
 from utils.registry import WRITERS, import_builtins
 
 from . import build as B
+from .classes import labels_of, resolve_classes
 from .evaluator import evaluate
 from .options import TrainerOptions
 
@@ -67,6 +68,16 @@ def load_model(checkpoint, cfg=None, weights="auto"):
     which, state = pick_weights(ckpt, weights)
     load_weights(model, state, strict=True, source=f"{checkpoint} ({which} weights)")
     return model, ckpt, which
+
+
+def check_labels(cfg, dataset, ckpt, checkpoint):
+    """The data's classes are the ones the model was trained on, and the config's copies agree with them."""
+    trained, found = ckpt.get("labels"), labels_of(dataset)
+    if trained and found and found != trained:
+        raise ConfigError(f"the {dataset.split if hasattr(dataset, 'split') else ''} data's classes {found} are not "
+                          f"the ones {checkpoint} was trained on, {trained}: predictions would be misnamed. Point "
+                          "data.dataset.args.root at data with the same classes")
+    resolve_classes(cfg, dataset)
 
 
 def configured_threshold(cfg):
@@ -139,7 +150,7 @@ def run_test(cfg, checkpoint, split=None, out_dir=None, weights="auto", tune_thr
             if hasattr(w, "set_threshold"):
                 w.set_threshold(threshold)
     _, loader = B.build_data(cfg, split, device)
-    B.check_class_names(cfg, loader.dataset)
+    check_labels(cfg, loader.dataset, ckpt, checkpoint)
     result = evaluate(model, loader, metrics=metrics, writers=writers, prefix=split, **common)
     labelled = any(k != f"{split}/loss" for k in result)
     artifacts = save_artifacts(metrics.artifacts(), out_dir) if labelled else []

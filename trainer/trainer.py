@@ -15,6 +15,7 @@ from utils.errors import NonFiniteLossError
 from utils.registry import TRAINERS
 
 from .batch import Mean, batch_size, to_device, total_loss
+from .classes import labels_of
 from .evaluator import autocast, evaluate
 from .micro_batch import find_micro_batch, split
 
@@ -196,7 +197,8 @@ class Trainer(BaseTrainer):
         decisions (threshold) each set of weights is used at."""
         state = super().state_dict(epoch, rng)
         monitors_ema = self.ema is not None and (self.monitor_key or "").startswith("val_ema/")
-        state.update(weights="ema" if monitors_ema else "model", decisions=dict(self.decisions))
+        state.update(weights="ema" if monitors_ema else "model", decisions=dict(self.decisions),
+                     labels=labels_of(self.train_loader.dataset))
         return state
 
     def load_extra_state(self, state):

@@ -15,6 +15,7 @@ from utils.registry import TRAINERS, import_builtins
 from utils.seed import seed_everything
 
 from . import build as B
+from .classes import resolve_classes
 from .optim import build_optimizer, build_scheduler
 from .options import TrainerOptions
 from .swa import SWA
@@ -37,7 +38,7 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
 
     # Build and check everything before any directory is created: a bad config leaves nothing behind.
     train_set, train_loader = B.build_data(cfg, "train", device, train=True)
-    B.check_class_names(cfg, train_set)
+    cfg = resolve_classes(cfg, train_set)  # class counts and names from the dataset, checked where given
     val_set, val_loader = B.build_data(cfg, "val", device)
     model = B.build_model(cfg, load_weights_from_config=resume is None)
     criterion = B.build_criterion(cfg)
