@@ -55,6 +55,21 @@ def action_videos(action_root):
     return action_root / "videos"
 
 
+OTHER_ACTIONS = {"fall": "trip", "walk_left": "stroll", "stand": "wait"}  # 3 classes of other names
+
+
+@pytest.fixture(scope="session")
+def other_action_videos(action_root, tmp_path_factory):
+    """A user's clips: three of the sample's classes under other names, in the video layout."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("data") / "my_clips"
+    for split in ("train", "val", "test"):
+        for old, new in OTHER_ACTIONS.items():
+            shutil.copytree(action_root / "videos" / split / old, root / split / new)
+    return root
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread: tiny models gain nothing from a second, and on a busy machine its spinning costs."""

@@ -1,0 +1,71 @@
+"""Classes named once: the dataset's list fills the model, metrics, writers and mixers; copies that
+disagree, per-class weights of the wrong length and data of other classes are named errors."""
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import REPO
+from data_loader.mask_labels import head_classes
+from trainer.classes import resolve_classes
+from trainer.testing import check_labels
+from utils.config import load_config
+from utils.errors import ConfigError
+
+CLIPS = SimpleNamespace(classes=["trip", "stroll", "wait"])
+FACES = SimpleNamespace(head_classes=head_classes())
+
+
+def test_a_one_label_recipe_takes_count_and_names_from_the_data_and_pins_them():
+    cfg = resolve_classes(load_config(REPO / "configs/action_r3d18.json"), CLIPS)
+    assert cfg["model"]["args"]["num_classes"] == 3
+    assert cfg["metrics"][0]["args"] == {"num_classes": 3, "class_names": ["trip", "stroll", "wait"]}
+    assert cfg["test"]["writers"][0]["args"]["class_names"] == ["trip", "stroll", "wait"]
+    assert cfg["data"]["dataset"]["args"]["classes"] == ["trip", "stroll", "wait"]  # every split numbers alike
+
+
+def test_a_multi_head_recipe_takes_its_heads_from_the_data():
+    cfg = resolve_classes(load_config(REPO / "configs/mask_multihead_effnet.json"), FACES)
+    assert cfg["model"]["args"]["heads"] == {"mask": 3, "gender": 2, "age": 3}
+    age = next(m for m in cfg["metrics"] if m.get("args", {}).get("key") == "age")
+    assert age["args"]["class_names"] == ["young (<30)", "middle (30 to <60)", "old (60+)"]
+    single = resolve_classes(load_config(REPO / "configs/mask_single18.json"), SimpleNamespace(classes=list("abc")))
+    assert single["data"]["train"]["batch_transform"]["args"]["num_classes"] == 3  # CutMix's one-hot size
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("model.args.num_classes", 5, r"model\.args\.num_classes: 5 differs from the dataset's 3 classes"),
+    ("metrics.0.args.class_names", ["stroll", "trip", "wait"], r"metrics\.0\.args\.class_names: .* differs"),
+])
+def test_a_copy_that_disagrees_with_the_data_is_named(path, value, message):
+    cfg = load_config(REPO / "configs/action_r3d18.json")
+    node = cfg
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[last] = value
+    with pytest.raises(ConfigError, match=message):
+        resolve_classes(cfg, CLIPS)
+
+
+def test_heads_and_per_class_weights_must_fit_the_data():
+    cfg = load_config(REPO / "configs/mask_multihead_effnet.json")
+    cfg["metrics"][1]["args"]["key"] = "masks"
+    with pytest.raises(ConfigError, match=r"metrics\.1\.args\.key: 'masks' is not a head of the dataset"):
+        resolve_classes(cfg, FACES)
+    cfg = load_config(REPO / "configs/mask_multihead_effnet.json")
+    cfg["loss"]["args"]["heads"]["age"]["args"]["alpha"] = [1.0, 2.0]
+    with pytest.raises(ConfigError, match=r"loss\.args\.heads\.age\.args\.alpha: 2 values for the 3 classes"):
+        resolve_classes(cfg, FACES)
+    cfg = load_config(REPO / "configs/mask_multihead_effnet.json")
+    cfg["loss"]["args"]["heads"]["glasses"] = {"type": "CrossEntropy"}
+    with pytest.raises(ConfigError, match=r"loss\.args\.heads\.glasses: not a head of the dataset"):
+        resolve_classes(cfg, FACES)
+
+
+def test_test_py_refuses_data_whose_classes_are_not_the_models():
+    cfg = resolve_classes(load_config(REPO / "configs/action_r3d18.json"), CLIPS)
+    ckpt = {"labels": {"classes": ["trip", "stroll", "wait"]}}
+    check_labels(cfg, CLIPS, ckpt, "model_best.pth")  # the same classes: fine
+    other = SimpleNamespace(classes=["trip", "wait", "stroll"], split="test")
+    with pytest.raises(ConfigError, match="not the ones model_best.pth was trained on"):
+        check_labels(cfg, other, ckpt, "model_best.pth")
