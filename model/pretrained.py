@@ -145,8 +145,9 @@ def load_into(module, spec, what, key="weights", classifier=None):
                               f"like {list(state)[:3]}, the model's like {list(own)[:3]}")
     module.load_state_dict(matched, strict=False)
     report = {"loaded": len(matched), "missing": [k for k in weights if k not in matched],
-              "unexpected": sorted(k for k in state if k not in own and not _counter(k)), "shape_mismatch": sorted(set(shape) - set(replaced)),
-              "classifier_replaced": replaced, "by_order": by_order, "path": path}
+              "unexpected": sorted(k for k in state if k not in own and not _counter(k)),
+              "shape_mismatch": sorted(set(shape) - set(replaced)), "classifier_replaced": replaced,
+              "by_order": by_order, "path": path}
     _log(report, what, len(own), classifier, (state[replaced[0]], own[replaced[0]]) if replaced else None)
     return report
 
