@@ -91,7 +91,8 @@ class ClassificationModel(nn.Module):
             name = find_classifier(self.backbone)
             report = load_into(self.backbone, backbone_weights, f"the {self.backbone_name} backbone",
                                "model.args.backbone_weights", classifier=name)
-            loaded = bool(name) and not any(k.startswith(name + ".") for k in report["missing"] + report["classifier_replaced"])
+            dropped = report["missing"] + report["classifier_replaced"]
+            loaded = bool(name) and not any(k.startswith(name + ".") for k in dropped)
         classifier, features = drop_classifier(self.backbone)
 
         def head(n):

