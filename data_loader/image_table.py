@@ -45,6 +45,7 @@ POOLED = ("train", "val")  # the splits a holdout or the folds share out
 
 @DATASETS.register
 class ImageTableDataset(BaseDataset):
+    image_classification = True  # the predictor's "image" family
     def __init__(self, root: str, split: str = "train", transform=None, csv: Optional[str] = None,
                  target: Union[str, list] = "label", classes: Optional[list] = None, heads: Optional[dict] = None,
                  bins: Optional[dict] = None, group: Optional[str] = None, split_column: Optional[str] = "split",

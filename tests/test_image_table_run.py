@@ -118,3 +118,23 @@ def test_kfold_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, 
     assert ens["angle_prediction"].tolist() == [n.split("_prob_")[1] for n in np.array(cols)[mean.argmax(1)]]
     assert ensemble_main([*map(str, tests), "--out", str(tmp_path / "cli")]) == 0
     assert pd.read_csv(tmp_path / "cli" / "predictions.csv").equals(ens)
+
+
+def test_imagefolder_recipe_runs_on_other_classes_with_only_the_root_overridden(tmp_path, one_thread):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for k, name in enumerate(("happy", "sad", "angry")):
+            (tmp_path / "faces" / split / name).mkdir(parents=True)
+            for i in range(4):
+                cv2.imwrite(str(tmp_path / "faces" / split / name / f"{i}.png"),
+                            rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) // (k + 1))
+    cfg = apply_overrides(load_config(REPO / "configs/image_folder_quick.json"), [
+        f"data.dataset.args.root={tmp_path / 'faces'}", f"trainer.save_dir={tmp_path / 'saved'}", "device=cpu",
+        "model.args.backbone=test_resnet", "trainer.epochs=1", "trainer.report=false", "trainer.progress=none",
+        "trainer.tensorboard=false", "data.loader.batch_size=4"])
+    trainer, _ = run_training(cfg)
+    out = tmp_path / "test"
+    assert test_cli.main(["--resume", str(trainer.paths.models / "model_best.pth"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "predictions.csv")
+    assert list(table.columns) == ["path", "label", "prediction", "confidence", "prob_angry", "prob_happy", "prob_sad"]
+    assert table["label"].tolist() == [p.split("/")[1] for p in table["path"]] and len(table) == 12
