@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from conftest import REPO, TINY_MODEL
 from data_loader.mask_labels import class_names, head_classes
+from data_loader.samples.action_clips import CLASSES as ACTIONS
 from trainer.classes import labels_of, resolve_classes
 from trainer.build import build_model
 from utils.checkpoint import save_checkpoint
@@ -18,8 +19,9 @@ RECIPES = {
     "action_2d": ("configs/action_frame2d_quick.json", []),
     "partitioned": ("configs/wrinkle_quick.json", []),  # a merged model of two parts, as train_parts writes
 }
-# The labels a face-mask dataset gives these recipes (their configs name no classes).
-LABELS = {"face_heads": SimpleNamespace(head_classes=head_classes()), "face_18": SimpleNamespace(classes=class_names())}
+# The labels the sample datasets give these recipes (their configs name no classes).
+LABELS = {"face_heads": SimpleNamespace(head_classes=head_classes()), "face_18": SimpleNamespace(classes=class_names()),
+          "action_3d": SimpleNamespace(classes=list(ACTIONS)), "action_2d": SimpleNamespace(classes=list(ACTIONS))}
 PARTS = {"forehead": [0.27, 0.14, 0.73, 0.33], "left_cheek": [0.15, 0.50, 0.34, 0.71]}
 
 
