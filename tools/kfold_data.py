@@ -111,17 +111,27 @@ class MaskFolds:
 class TableFolds(MaskFolds):
     """Image tables fold themselves as the mask data does (by group, saved folds file); the fold
     models also predict the test split, averaged into ensemble/predictions.csv."""
-    writer = {"type": "ClassPredictionWriter"}
     predictions = "predictions.csv"
 
     def __init__(self, cfg, out_dir, n_folds, seed):
         from data_loader.image_table import ImageTableDataset
+        from trainer.build import build_dataset
 
         self.cfg = copy.deepcopy(cfg)
         if n_folds is not None:
             set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
         default = inspect.signature(ImageTableDataset).parameters["n_folds"].default
         self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+        data = build_dataset(_with_args(self.cfg, "train", check_images=False), "train")
+        self.names = data.head_classes or data.classes  # the predictions' columns, named as the data names them
+        self.writer = {"type": "ClassPredictionWriter", "args": {"class_names": self.names}}
+
+    def config(self, k):
+        cfg = super().config(k)
+        for w in get_path(cfg, "test.writers") or []:
+            if isinstance(w, dict) and w.get("type") == self.writer["type"]:
+                w.setdefault("args", {}).setdefault("class_names", self.names)
+        return cfg
 
     def collect(self, files, out_dir):
         from sklearn.metrics import accuracy_score, f1_score
