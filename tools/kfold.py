@@ -74,12 +74,13 @@ def run_kfold(cfg, folds=None, out_dir=None, device=None, n_folds=None, seed=0):
         best = trainer.paths.models / "model_best.pth"
         if not best.exists():
             best = trainer.paths.models / "model_last.pth"
-        report = run_test(fcfg, best, split="val", out_dir=out_dir / f"fold{k}" / "oof", device=device)
+        # trainer.config: the fold's config as trained (class counts and names filled from the data)
+        report = run_test(trainer.config, best, split="val", out_dir=out_dir / f"fold{k}" / "oof", device=device)
         oof[k] = out_dir / f"fold{k}" / "oof" / plan.predictions
         summary["folds"][k] = {"run_dir": str(trainer.paths.models), "checkpoint": str(best),
                                "best": result["best"], "monitor": result["monitor"], "val": report["metrics"]}
         if has_test:
-            run_test(fcfg, best, split="test", out_dir=out_dir / f"fold{k}" / "test", device=device)
+            run_test(trainer.config, best, split="test", out_dir=out_dir / f"fold{k}" / "test", device=device)
             tests.append(out_dir / f"fold{k}" / "test" / plan.predictions)
     summary.update(plan.collect(oof, out_dir))
     if tests and hasattr(plan, "ensemble"):  # image tables: their own files averaged
