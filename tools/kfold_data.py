@@ -68,13 +68,17 @@ class MaskFolds:
     test = True  # fold models also predict the test split, averaged into an ensemble submission
 
     def __init__(self, cfg, out_dir, n_folds, seed):
-        from data_loader.mask_faces import MaskFaceDataset
-
         self.cfg = copy.deepcopy(cfg)
         if n_folds is not None:
             set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
-        default = inspect.signature(MaskFaceDataset).parameters["n_folds"].default
+        default = inspect.signature(self.dataset()).parameters["n_folds"].default
         self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+
+    @staticmethod
+    def dataset():
+        from data_loader.mask_faces import MaskFaceDataset
+
+        return MaskFaceDataset
 
     def config(self, k):
         cfg = copy.deepcopy(self.cfg)
@@ -114,17 +118,18 @@ class TableFolds(MaskFolds):
     predictions = "predictions.csv"
 
     def __init__(self, cfg, out_dir, n_folds, seed):
-        from data_loader.image_table import ImageTableDataset
         from trainer.build import build_dataset
 
-        self.cfg = copy.deepcopy(cfg)
-        if n_folds is not None:
-            set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
-        default = inspect.signature(ImageTableDataset).parameters["n_folds"].default
-        self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+        super().__init__(cfg, out_dir, n_folds, seed)
         data = build_dataset(_with_args(self.cfg, "train", check_images=False), "train")
         self.names = data.head_classes or data.classes  # the predictions' columns, named as the data names them
         self.writer = {"type": "ClassPredictionWriter", "args": {"class_names": self.names}}
+
+    @staticmethod
+    def dataset():
+        from data_loader.image_table import ImageTableDataset
+
+        return ImageTableDataset
 
     def config(self, k):
         cfg = super().config(k)
