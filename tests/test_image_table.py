@@ -134,6 +134,12 @@ def test_unlabelled_split(tmp_path):
         ImageTableDataset(str(tmp_path), "all", csv="labels.csv", target="gender")
     with pytest.raises(DataError, match="no labels in column"):
         ImageTableDataset(str(tmp_path), "train", csv="labels.csv", target="gender", classes=["female", "male"])
+    # An ImageFolder split of loose images is unlabelled; its classes are the other splits' folders.
+    for path in ("folder/train/owl/a.png", "folder/train/cat/b.png", "folder/test/c.png"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / path), np.zeros((8, 8, 3), np.uint8))
+    loose = ImageTableDataset(str(tmp_path / "folder"), "test")
+    assert loose.classes == ["cat", "owl"] and loose.paths == ["test/c.png"] and "target" not in loose[0]
 
 
 def bad_rows(tmp_path):
