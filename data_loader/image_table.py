@@ -176,15 +176,18 @@ class ImageTableDataset(BaseDataset):
         if split_column is None and self.split not in POOLED:
             raise ConfigError(f"data.dataset.args.split: {self.source} has no split column, so no '{self.split}' "
                               "rows; add a split column, or give this split its own csv with split 'all'")
-        if self.split in POOLED and (fold is not None or not (table["_split"] == "val").any()):
+        if self._shared(table, fold):
             return table["_split"].isin(POOLED if fold is not None else ["train"]).to_numpy()
         return (table["_split"] == self.split).to_numpy()
+
+    def _shared(self, table, fold):
+        """True when train and val share out a pool: folds, or a holdout where no rows are val."""
+        return self.split in POOLED and (fold is not None or not (table["_split"] == "val").any())
 
     def _choose(self, table, rows, stratify, val_fraction, fold, n_folds, folds_file, seed, grouped):
         """Boolean mask of this split's rows: the candidates without problems, or their held-out share."""
         pool = rows & self._ok_rows(table)
-        shared = self.split in POOLED and (fold is not None or not (table["_split"] == "val").any())
-        if not shared or not pool.any():
+        if not self._shared(table, fold) or not pool.any():
             return pool
         units, unit = np.unique((table["_group"] if grouped else table["path"]).to_numpy()[pool], return_inverse=True)
         y = self._unit_strata(table[pool], stratify, unit, len(units))
