@@ -147,6 +147,7 @@ def segmentation(oof, out, review, method):
     if missing:
         raise DataError(f"{oof}: missing column(s) {sorted(missing)}; is it tools/kfold.py's oof_segmentation.csv?")
     table, thresholds = score_images(rows.to_dict("records"), method, progress=True)
+    table.insert(2, "head", "segmentation")  # one schema with the classification lists
     table.to_csv(out / "issues.csv", index=False, float_format="%.6g")
     items = []
     for r in table.head(review).to_dict("records"):
