@@ -69,3 +69,16 @@ def test_test_py_refuses_data_whose_classes_are_not_the_models():
     other = SimpleNamespace(classes=["trip", "wait", "stroll"], split="test")
     with pytest.raises(ConfigError, match="not the ones model_best.pth was trained on"):
         check_labels(cfg, other, ckpt, "model_best.pth")
+
+
+def test_a_multi_head_recipe_runs_on_other_heads_with_only_the_label_columns_changed():
+    """"*" stands for every head of the data, in the loss and the metrics; the writer names each head's classes."""
+    people = SimpleNamespace(head_classes={"gender": ["female", "male"], "age": ["young", "middle", "old"]})
+    cfg = resolve_classes(load_config(REPO / "configs/image_multihead.json"), people)
+    assert cfg["model"]["args"]["heads"] == {"gender": 2, "age": 3}
+    assert list(cfg["loss"]["args"]["heads"]) == ["gender", "age"]
+    assert [m["args"]["key"] for m in cfg["metrics"]] == ["gender", "age"]
+    assert cfg["metrics"][1]["args"]["class_names"] == ["young", "middle", "old"]
+    assert cfg["test"]["writers"][0]["args"]["class_names"] == people.head_classes
+    with pytest.raises(ConfigError, match=r"metrics\.0\.args\.key: '\*' \(every head\) needs data with several heads"):
+        resolve_classes(load_config(REPO / "configs/image_multihead.json"), CLIPS)

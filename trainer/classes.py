@@ -5,7 +5,9 @@ A dataset declares its labels by one of two attributes:
 - `head_classes`: {head: class names}, for a dict of labels per sample (mask / gender / age).
 
 `resolve_classes(cfg, dataset)` fills, in a copy of the config, what a component takes and the
-config leaves out: the model's `num_classes` or `heads`, a metric's or writer's `num_classes` and
+config leaves out. A metric with `"key": "*"` becomes one metric per head of the data, and
+MultiHeadLoss's `heads: {"*": block}` the loss of every head not named, so a multi-head recipe
+runs on data with other heads when only the label columns change. It fills the model's `num_classes` or `heads`, a metric's or writer's `num_classes` and
 `class_names` (per `key` for one head), a batch mixer's `num_classes`; values the config gives must
 agree (a drifted copy would mislabel predictions without an error), and per-class loss weights
 must have one value per class. The dataset's own list is pinned in `data.dataset.args` where the
@@ -20,6 +22,7 @@ from utils.errors import ConfigError
 from utils.registry import BATCH_TRANSFORMS, DATASETS, METRICS, MODELS, WRITERS
 
 CLASS_WEIGHT_ARGS = ("weight", "alpha")  # per-class loss arguments (CrossEntropy, FocalLoss)
+EACH = "*"  # a metric key / loss head standing for every head of the data
 
 
 def labels_of(dataset):
@@ -48,6 +51,7 @@ def resolve_classes(cfg, dataset):
     cfg = copy.deepcopy(cfg)
     heads = labels.get("head_classes")
     classes = labels.get("classes")
+    _expand_each(cfg, heads)
     if cfg.get("model"):
         _fill(cfg["model"], MODELS, "model", classes, heads)
     for i, block in enumerate(cfg.get("metrics") or []):
@@ -61,6 +65,27 @@ def resolve_classes(cfg, dataset):
         _check_loss(cfg["loss"], "loss", classes, heads)
     _pin(cfg, labels)
     return cfg
+
+
+def _expand_each(cfg, heads):
+    """`"key": "*"` metrics -> one per head; MultiHeadLoss `heads: {"*": block}` -> that loss for every other head."""
+    metrics = []
+    for i, block in enumerate(cfg.get("metrics") or []):
+        if isinstance(block, dict) and (block.get("args") or {}).get("key") == EACH:
+            if heads is None:
+                raise ConfigError(f"metrics.{i}.args.key: '{EACH}' (every head) needs data with several heads")
+            metrics += [{**block, "args": {**block["args"], "key": head}} for head in heads]
+        else:
+            metrics.append(block)
+    if "metrics" in cfg:
+        cfg["metrics"] = metrics
+    loss_heads = ((cfg.get("loss") or {}).get("args") or {}).get("heads")
+    if isinstance(loss_heads, dict) and EACH in loss_heads:
+        if heads is None:
+            raise ConfigError(f"loss.args.heads.{EACH}: every head's loss needs data with several heads")
+        each = loss_heads.pop(EACH)
+        for head in heads:
+            loss_heads.setdefault(head, copy.deepcopy(each))
 
 
 def _params(registry, block):
@@ -105,6 +130,9 @@ def _fill(block, registry, path, classes, heads):
         _fill_one(args, params, path, "heads", sizes, f"the dataset's heads {sizes}")
     elif "num_classes" in params and _takes_dict(params["num_classes"]):
         _fill_one(args, params, path, "num_classes", sizes, f"the dataset's heads {sizes}")
+    if "class_names" in params and _takes_dict(params["class_names"]):  # e.g. a writer of every head
+        _fill_one(args, params, path, "class_names", {h: list(n) for h, n in heads.items()},
+                  "the dataset's heads and classes")
 
 
 def _fill_one(args, params, path, name, value, what):
