@@ -28,6 +28,17 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _bilinear(x, h, w):
+    """(C, h0, w0) -> (C, h, w), bilinear with pixel centres aligned (align_corners=False)."""
+    def axis(n_out, n_in):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(pos).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), (pos - low).astype(np.float32)
+    (y0, y1, fy), (x0, x1, fx) = axis(h, x.shape[1]), axis(w, x.shape[2])
+    rows = x[:, y0] * (1 - fy)[None, :, None] + x[:, y1] * fy[None, :, None]
+    return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
+
+
 class ExportClient:
     def __init__(self, path):
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -68,6 +79,13 @@ class ExportClient:
 
     @staticmethod
     def _flip(x, view):
+        """A view of a (C, H, W) input: flips, or zoom<f> (the central 1/f, resized back, bilinear)."""
+        if view.startswith("zoom"):
+            h, w = x.shape[-2:]
+            f = float(view[4:])
+            ch, cw = max(1, round(h / f)), max(1, round(w / f))
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            return _bilinear(x[:, y0:y0 + ch, x0:x0 + cw], h, w)
         return {"identity": x, "hflip": x[..., ::-1], "vflip": x[..., ::-1, :]}[view]
 
     def _run(self, batch):

@@ -1,4 +1,4 @@
-"""One truth from validation to deployment. For every family, on images whose sizes are not
+"""One truth from validation to deployment. For every family (and any labelled image set), on images whose sizes are not
 multiples of 32: the validation score logged for the best epoch equals test.py's score on the same
 split with the same weights (at the validation batch size and at batch size 1); test.py's saved
 predictions equal the predictor's and those of the exported ONNX file used from its metadata alone;
@@ -210,6 +210,40 @@ def test_face_scores_and_probabilities_agree(face_run, mask_root):
         for name in outputs:
             ref = served[name] if name != "logits" else served["class"]
             np.testing.assert_allclose(got[name], list(ref.values()), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- any labelled image set
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    from data_loader.samples.face_crops import generate_face_crops
+
+    tmp = tmp_path_factory.mktemp("image_heads")
+    root = generate_face_crops(tmp / "face_crops")
+    cfg = apply_overrides(load_config(REPO / "configs/image_multihead_quick.json"), [
+        f"data.dataset.args.root={root}", f"trainer.save_dir={tmp / 'saved'}", "device=cpu", TEST_RESNET,
+        "data.loader.num_workers=0", f"data.val.loader.batch_size={VAL_BS}", "trainer.epochs=1",
+        "trainer.limit_train_batches=4", "trainer.progress=none", "trainer.tensorboard=false",
+        "trainer.report=false", "data.val.transform.0.args={height: 30, width: 38}",  # no multiple of 32
+        "data.train.transform.0.args={height: 30, width: 38}"])
+    trainer, _ = run_training(cfg)
+    return trainer, tmp, root
+
+
+def test_image_table_scores_and_probabilities_agree(image_run):
+    trainer, tmp, root = image_run
+    best = trainer.paths.models / "model_best.pth"
+    table = scores_agree_at_both_batch_sizes(trainer, tmp, "predictions.csv", "path")[1]
+    predictor = Predictor.from_checkpoint(best)
+    client = exported(best, tmp / "i.onnx")
+    assert client.meta["inference"]["args"]["views"] == ["identity", "zoom1.1"]
+    for path in table.index[:3]:
+        photo = rgb(root / path)
+        served = predictor.predict_image(photo)
+        got = client.class_probabilities(photo)
+        for head, probs in served.items():
+            saved = table.loc[path, [f"{head}_prob_{name}" for name in probs]].to_numpy(np.float64)
+            np.testing.assert_allclose(list(probs.values()), saved, atol=1e-5)
+            np.testing.assert_allclose(got[head], saved, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- action

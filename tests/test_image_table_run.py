@@ -1,7 +1,6 @@
 """The image-table recipe end to end on the real face-crop sample: a short CPU run learns both heads
 well above chance, and test.py writes predictions.csv whose probabilities are the model's own (the
 checkpoint run by hand on one image, with the recipe's zoom TTA)."""
-import importlib.util
 import json
 
 import cv2
@@ -11,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from commands import test_cli
 from conftest import REPO
 from data_loader.samples.face_crops import generate_face_crops
 from logger.class_predictions import ClassPredictionWriter
@@ -18,9 +18,6 @@ from trainer import run_training
 from trainer.testing import load_model
 from utils.config import apply_overrides, load_config
 
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # albumentations' Normalize
 
 
