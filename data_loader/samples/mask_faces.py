@@ -151,7 +151,10 @@ def _persons(rng, n):
         for j in rng.choice(others, size=max(1, n // 20), replace=False):
             ids[j] += "-1"  # and ids like 001498-1
     genders = np.where(rng.random(n) < 0.6, "female", "male")
-    return list(zip(ids, genders, _ages(rng, n)))
+    ages = _ages(rng, n)
+    if n >= 4 and genders[-1] == genders[n // 2] and ages[-1] == ages[n // 2]:
+        ages[-1] += 1  # the repeated id is another person: a folder of its own (id_gender_race_age)
+    return list(zip(ids, genders, ages))
 
 
 def _write_train(rng, root, persons, size, mislabel):
