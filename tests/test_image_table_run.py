@@ -14,6 +14,7 @@ from commands import test_cli
 from conftest import REPO
 from data_loader.samples.face_crops import generate_face_crops
 from logger.class_predictions import ClassPredictionWriter
+from tools import find_label_errors
 from trainer import run_training
 from trainer.testing import load_model
 from utils.config import apply_overrides, load_config
@@ -105,6 +106,10 @@ def test_kfold_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, 
     probs = pd.read_csv(tmp_path / "kfold" / "oof_probabilities.csv")
     assert probs["true_angle"].tolist() == [["up", "left", "down", "right"].index(v) for v in oof["angle_label"]]
     assert np.allclose(probs[["content_0", "content_1"]], oof[["content_prob_background", "content_prob_face"]])
+    # ... and it names the classes as the folds were trained on them
+    assert find_label_errors.main([str(tmp_path / "kfold"), "--review", "4"]) == 0
+    issues = pd.read_csv(tmp_path / "kfold" / "label_errors" / "issues.csv")
+    assert set(issues["given"]) <= {"background", "face", "up", "left", "down", "right"}
     # The fold ensemble of the test split is the mean of the folds' predictions, as tools/ensemble.py makes it.
     tests = [tmp_path / "kfold" / f"fold{k}" / "test" / "predictions.csv" for k in (0, 1)]
     ens = pd.read_csv(tmp_path / "kfold" / "ensemble" / "predictions.csv")

@@ -54,6 +54,15 @@ def locate(path):
     return path, json.loads(config.read_text()) if config.is_file() else {}
 
 
+def class_names(oof):
+    """{head: class names} from the labels.json tools/kfold.py writes beside its OOF files (one label: "class")."""
+    path = Path(oof).parent / "labels.json"
+    labels = json.loads(path.read_text()) if path.is_file() else None
+    if not labels:
+        return None
+    return labels.get("head_classes") or {"class": labels["classes"]}
+
+
 def dataset_args(cfg):
     return {**((cfg.get("data") or {}).get("dataset") or {}).get("args", {}),
             **(((cfg.get("data") or {}).get("train") or {}).get("dataset") or {}).get("args", {})}
@@ -64,7 +73,7 @@ def classification(oof, cfg, out, review):
     from utils.label_errors import per_person, rank, ranked, read_oof
 
     kind = ((cfg.get("data") or {}).get("dataset") or {}).get("type")
-    names = None
+    names = class_names(oof)
     if kind == "MaskFaceDataset":
         from data_loader.mask_labels import HEAD_NAMES as names
     table, heads = read_oof(oof, names)

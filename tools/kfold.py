@@ -19,7 +19,8 @@ the test split too. Writes to `<save_dir>/kfold/<name>/<run_id>/`:
     ensemble/predictions.csv                      image tables: mean of the folds' test predictions
     oof_segmentation.csv                          segmentation: image, mask and probability map per image
     ensemble/submission.csv, ensemble/probabilities.csv    mask data: mean of the folds' test probabilities
-    config.json, summary.json                     the config, best score per fold, out-of-fold scores
+    config.json, labels.json, summary.json        the config, the classes trained on, best score per fold,
+                                                  out-of-fold scores
 
 tools/find_label_errors.py reads this folder.
 """
@@ -54,6 +55,7 @@ def fold_config(cfg, k, plan):
 def run_kfold(cfg, folds=None, out_dir=None, device=None, n_folds=None, seed=0):
     """Train and predict the given folds (default: all); returns the summary dict."""
     from trainer import run_test, run_training
+    from utils.checkpoint import load_checkpoint
 
     save_dir = get_path(cfg, "trainer.save_dir", "saved")
     out_dir = Path(out_dir) if out_dir else _new_dir(Path(save_dir) / "kfold" / cfg["name"])
@@ -77,6 +79,9 @@ def run_kfold(cfg, folds=None, out_dir=None, device=None, n_folds=None, seed=0):
         # trainer.config: the fold's config as trained (class counts and names filled from the data)
         report = run_test(trainer.config, best, split="val", out_dir=out_dir / f"fold{k}" / "oof", device=device)
         oof[k] = out_dir / f"fold{k}" / "oof" / plan.predictions
+        labels = out_dir / "labels.json"  # the classes the folds were trained on, for find_label_errors
+        if not labels.exists():
+            labels.write_text(json.dumps(load_checkpoint(best).get("labels")))
         summary["folds"][k] = {"run_dir": str(trainer.paths.models), "checkpoint": str(best),
                                "best": result["best"], "monitor": result["monitor"], "val": report["metrics"]}
         if has_test:
