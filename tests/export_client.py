@@ -53,8 +53,7 @@ class ExportClient:
         for step in self.meta["transform"]:
             kind, args = step["type"], step.get("args") or {}
             if kind == "Resize":
-                assert args.get("interpolation", cv2.INTER_LINEAR) == cv2.INTER_LINEAR
-                x = cv2.resize(x, (args["width"], args["height"]), interpolation=cv2.INTER_LINEAR)
+                x = cv2.resize(x, (args["width"], args["height"]), interpolation=args.get("interpolation", cv2.INTER_LINEAR))
             elif kind == "CenterCrop":
                 h, w = x.shape[:2]
                 y0, x0 = (h - args["height"]) // 2, (w - args["width"]) // 2

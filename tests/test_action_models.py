@@ -6,6 +6,7 @@ import timm
 import torch
 import torch.nn as nn
 
+from model.c3d import C3D
 from model.finetune import load_pretrained
 from model.resnext3d import ResNeXt3D, ResNeXtBottleneck
 from model.video import FrameClassifier, VideoResNet
@@ -39,6 +40,20 @@ def test_resnext3d_shortcut_a_has_no_projection_parameters():
     model = ResNeXt3D(num_classes=3, shortcut="A", **TINY)
     assert not any("downsample" in name for name, _ in model.named_parameters())
     assert model(torch.randn(2, 3, 4, 32, 32)).shape == (2, 3)
+
+
+def test_c3d_has_the_paper_layout_and_takes_any_clip_length_and_size():
+    model = C3D(num_classes=5, convs=[1, 1, 2, 2, 2]).eval()
+    convs = [m for m in model.features if isinstance(m, nn.Conv3d)]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 256, 512, 512, 512, 512]  # Tran et al., table 1
+    assert all(c.kernel_size == (3, 3, 3) for c in convs)
+    pools = [m.kernel_size for m in model.features if isinstance(m, nn.MaxPool3d)]
+    assert pools == [(1, 2, 2)] + [(2, 2, 2)] * 4  # time kept in the first pool only
+    small = C3D(num_classes=3, widths=[4, 8]).eval()
+    for t, h, w in [(16, 112, 112), (8, 32, 40), (1, 17, 23)]:  # a single frame too
+        assert small(torch.randn(2, 3, t, h, w)).shape == (2, 3)
+    with pytest.raises(ValueError, match="widths and convs"):
+        C3D(num_classes=3, widths=[8, 16], convs=[1])
 
 
 def test_a_dataparallel_checkpoint_with_another_class_count_loads_with_a_report(tmp_path, caplog):

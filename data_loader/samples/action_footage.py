@@ -1,16 +1,16 @@
 """Camera-motion clips filmed by a virtual camera over real photographs (photos.py), in the real layouts.
 
-The classes differ only in how the camera moves, so no single frame tells them apart: every frame
-of every class is a view of the same photographs at the same range of positions and scales.
+The classes differ only in which way the camera turns, so no single frame tells them apart: every
+frame of every class is a view of the same photographs at the same range of positions and scales.
 
     pan_left    the camera turns left: the scene slides right across the frame
     pan_right   the camera turns right: the scene slides left
-    zoom_in     the view narrows: the scene grows
-    zoom_out    the view widens: the scene shrinks
+    tilt_up     the camera tilts up: the scene slides down
+    tilt_down   the camera tilts down: the scene slides up
 
-Pans move 1.5-3.5 px a frame at 112x112 (0.7-1.7 px at half size), zooms 2-4.5% a frame; a small
-handheld shake, exposure flicker and sensor noise ride on top, and the mp4/avi encoders add their
-artefacts. Validation and test clips are filmed over photos training never sees.
+The camera moves 2-4 px a frame at 112x112 (0.7-1.4 px at 32x40), with a small handheld shake,
+exposure flicker and sensor noise on top; the mp4/avi encoders add their artefacts. Validation
+and test clips are filmed over photos that training never sees.
 
     <root>/videos/<split>/<class>/<clip>.mp4     MPEG-4 (every 4th clip .avi, Motion-JPEG)
     <root>/frames/<split>/<class>/<clip>/frame_<n>.jpg
@@ -27,29 +27,25 @@ from .action_clips import main as _main, write_clip_dataset
 from .photos import pick_photo
 
 SAMPLE_ROOT = "data/samples/action_footage"
-CLASSES = ("pan_left", "pan_right", "zoom_in", "zoom_out")
+CLASSES = ("pan_left", "pan_right", "tilt_up", "tilt_down")
 SIZE = 112  # frames are SIZE x SIZE
-VIEW = (0.3, 0.7)  # the camera's view, as a fraction of the photo's short side (wide to narrow shots)
+VIEW = (0.3, 0.6)  # the camera's view, as a fraction of the photo's short side (narrow to wide shots)
+SPEED = (2.0, 4.0)  # px per frame at SIZE
 
 
 def _views(rng, label, n, short, width, height):
     """Per frame (centre x, centre y, view side) in photo pixels."""
     t = np.arange(n, dtype=np.float64)
     shake = np.cumsum(rng.normal(0, 0.15, (n, 2)), 0)  # handheld: a slow random walk, in output px
-    if label.startswith("zoom"):
-        growth = (1 + rng.uniform(0.02, 0.045)) ** t  # <= 2.1x over 18 frames, within VIEW's 2.3x
-        side = rng.uniform(VIEW[0], VIEW[1] / growth[-1]) * short * growth  # widening: zoom_out
-        side = side[::-1] if label == "zoom_in" else side
-        x = np.full(n, rng.uniform(side.max() / 2, width - side.max() / 2))
-        y = np.full(n, rng.uniform(side.max() / 2, height - side.max() / 2))
-    else:
-        side = np.full(n, rng.uniform(*VIEW) * short)
-        step = rng.uniform(1.5, 3.5) * side[0] / SIZE  # photo px per frame
-        travel = min(step * (n - 1), width - side[0] - 1)
-        x0 = rng.uniform(side[0] / 2, width - side[0] / 2 - travel)
-        x = x0 + travel * t / (n - 1)
-        x = x[::-1] if label == "pan_left" else x  # the camera moves left: x decreases
-        y = np.full(n, rng.uniform(side[0] / 2, height - side[0] / 2))
+    side = np.full(n, rng.uniform(*VIEW) * short)
+    step = rng.uniform(*SPEED) * side[0] / SIZE  # photo px per frame
+    horizontal = label.startswith("pan")
+    room = (width if horizontal else height) - side[0] - 1
+    travel = min(step * (n - 1), room)
+    path = side[0] / 2 + rng.uniform(0, room - travel) + travel * t / (n - 1)
+    path = path[::-1] if label in ("pan_left", "tilt_up") else path  # the camera moves left / up
+    across = np.full(n, rng.uniform(side[0] / 2, (height if horizontal else width) - side[0] / 2))
+    x, y = (path, across) if horizontal else (across, path)
     scale = side / SIZE
     return x + shake[:, 0] * scale, y + shake[:, 1] * scale, side
 
@@ -75,7 +71,7 @@ def render_footage(rng, split, label, num_frames):
     return np.stack(frames)
 
 
-def generate_action_footage(root=SAMPLE_ROOT, n_train=16, n_val=6, n_test=6, seed=0, frames=(16, 20),
+def generate_action_footage(root=SAMPLE_ROOT, n_train=16, n_val=8, n_test=8, seed=0, frames=(16, 20),
                             progress=True):
     """Write the camera-motion clips (n_* per class and split) in every layout; return root."""
     return write_clip_dataset(root, CLASSES, render_footage, (n_train, n_val, n_test), seed, frames, progress,
