@@ -25,6 +25,8 @@ from .wrinkle import _curve, main as _main, write_wrinkle_dataset
 SAMPLE_ROOT = "data/samples/wrinkle_photos"
 MAX_POSITIVE = 0.003  # fraction of an image's pixels
 NO_WRINKLE = 0.25  # fraction of images without any wrinkle
+SKIN_CANDIDATES = 12  # random regions per image, of which the smoothest bright one gets the wrinkles
+MIN_SKIN_BRIGHTNESS = 100  # mean grey level (0-255)
 
 
 def _odd_size(rng, low, high):
@@ -59,9 +61,27 @@ def _draw_wrinkles(rng, image, box):
         if (mask | line).mean() > MAX_POSITIVE:
             break
         mask |= line
-        cv2.polylines(depth, [p], False, float(rng.uniform(0.3, 0.55)), thick, cv2.LINE_8, shift=4)
-    image *= 1 - cv2.GaussianBlur(depth, (0, 0), rng.uniform(0.4, 0.7))[..., None]
+        cv2.polylines(depth, [p], False, float(rng.uniform(0.45, 0.7)), thick, cv2.LINE_8, shift=4)
+    image *= 1 - cv2.GaussianBlur(depth, (0, 0), rng.uniform(0.3, 0.5))[..., None]
     return mask
+
+
+def _skin_region(rng, photo, area):
+    """(x, y, side) of the square, face-sized region that gets wrinkles: the smoothest (least edge
+    energy) of a few random candidates inside `area` (fractions of the photo) that is bright enough,
+    as skin is smooth and lit next to hair, eyes, clothes and background."""
+    ph, pw = photo.shape[:2]
+    x0, y0, x1, y1 = np.multiply(area, (pw, ph, pw, ph))
+    side = min(rng.uniform(90, 150), x1 - x0, y1 - y0)
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    edges = np.abs(cv2.Laplacian(cv2.GaussianBlur(gray, (0, 0), 1), cv2.CV_32F))
+    candidates = rng.uniform((x0, y0), (x1 - side, y1 - side), (SKIN_CANDIDATES, 2))
+    boxes = [np.s_[int(y):int(y + side), int(x):int(x + side)] for x, y in candidates]
+    bright = np.array([gray[b].mean() for b in boxes])
+    energy = np.array([edges[b].mean() for b in boxes])
+    energy[bright < MIN_SKIN_BRIGHTNESS] = np.inf  # a dark line on a dark patch is invisible
+    x, y = candidates[int(np.argmin(energy)) if np.isfinite(energy).any() else int(np.argmax(bright))]
+    return x, y, side
 
 
 def render_photo(rng, split):
@@ -71,9 +91,7 @@ def render_photo(rng, split):
     scale = rng.uniform(0.75, 1.15) * 420 / min(ph, pw)  # short side about 315..480 px
     photo = cv2.resize(photo, (round(pw * scale), round(ph * scale)), interpolation=cv2.INTER_AREA)
     ph, pw = photo.shape[:2]
-    fx0, fy0, fx1, fy1 = np.multiply(PHOTOS[name][2] or (0.05, 0.05, 0.95, 0.95), (pw, ph, pw, ph))
-    side = min(rng.uniform(90, 150), fx1 - fx0, fy1 - fy0)  # the wrinkled region, face-sized
-    bx, by = rng.uniform(fx0, fx1 - side), rng.uniform(fy0, fy1 - side)
+    bx, by, side = _skin_region(rng, photo, PHOTOS[name][2] or (0.05, 0.05, 0.95, 0.95))
     h, w = _odd_size(rng, 280, ph), _odd_size(rng, 280, pw)
     top = int(rng.integers(max(0, int(by + side) - h), min(int(by), ph - h) + 1))  # the region stays inside
     left = int(rng.integers(max(0, int(bx + side) - w), min(int(bx), pw - w) + 1))
