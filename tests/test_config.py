@@ -11,6 +11,8 @@ from trainer.options import TrainerOptions
 from utils.config import apply_overrides, load_config, merge
 from utils.errors import ConfigError
 
+PURE_BCE = "configs/wrinkle_wbce_pure.json"  # the seed recipe with its original loss, weighted BCE
+
 
 def test_json_and_yaml_load_the_same(tmp_path):
     cfg = load_config(REPO / "configs/wrinkle_wbce.json")
@@ -25,10 +27,11 @@ def test_yaml_reads_exponent_floats(tmp_path):
 
 def test_base_is_deep_merged_and_a_variant_is_a_small_delta():
     base = load_config(REPO / "configs/wrinkle_wbce.json")
-    f1 = load_config(REPO / "configs/wrinkle_f1.json")
-    assert f1["loss"] == {"type": "SoftF1Loss", "args": {"smooth": 1.0}}  # _replace_: no pos_weight left over
-    assert f1["name"] == "wrinkle_f1"
-    assert {k: v for k, v in f1.items() if k not in ("loss", "name", "description")} == \
+    pure = load_config(REPO / PURE_BCE)
+    # _replace_: no `smooth` left over from the base's soft F1
+    assert pure["loss"] == {"type": "WeightedBCE", "args": {"pos_weight": "auto", "max_pos_weight": 50}}
+    assert pure["name"] == "wrinkle_wbce_pure"
+    assert {k: v for k, v in pure.items() if k not in ("loss", "name", "description")} == \
         {k: v for k, v in base.items() if k not in ("loss", "name", "description")}
     quick = load_config(REPO / "configs/wrinkle_quick.json")
     assert quick["model"]["args"]["arch"] == "Unet"  # inherited inside a merged dict

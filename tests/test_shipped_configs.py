@@ -12,7 +12,7 @@ CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.json"))
 
 
 def test_the_recipes_are_shipped():
-    assert {"wrinkle_wbce.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
+    assert {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
 
 
 # The sample data each dataset type runs on: a session fixture of conftest.py.
@@ -24,9 +24,9 @@ ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root
 # Seed recipes at their real input sizes (U-Net crops of 1344x1248, EfficientNet-B3 at 300x240, ...):
 # one CPU batch takes tens of seconds. The suite builds them (below) and runs their quick variants,
 # which inherit everything but the sizes; `make test-full` (pytest -m slow) also runs one batch of each.
-FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_f1.json", "wrinkle_pretrained.json", "mask_multihead_effnet.json",
-             "mask_multihead_pretrained.json", "mask_age.json", "mask_single18.json", "image_multihead.json",
-             "action_resnext3d.json", "action_r3d18.json", "action_r2plus1d.json"}
+FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_pretrained.json",
+             "mask_multihead_effnet.json", "mask_multihead_pretrained.json", "mask_age.json", "mask_single18.json",
+             "image_multihead.json", "action_resnext3d.json", "action_r3d18.json", "action_r2plus1d.json"}
 
 
 def _on_sample_data(name, request, tmp_path):
