@@ -35,7 +35,7 @@ def test_base_is_deep_merged_and_a_variant_is_a_small_delta():
         {k: v for k, v in base.items() if k not in ("loss", "name", "description")}
     quick = load_config(REPO / "configs/wrinkle_quick.json")
     assert quick["model"]["args"]["arch"] == "Unet"  # inherited inside a merged dict
-    assert quick["model"]["args"]["encoder_name"] == "resnet18"
+    assert quick["model"]["args"]["encoder_name"] == "mobilenet_v2"
     assert quick["inference"] == {"type": "Direct", "args": {"divisor": 32}}
 
 

@@ -1,7 +1,7 @@
-"""The quick wrinkle recipe learns: short CPU runs beat the untrained model by a wide margin, on the
-drawn faces and on thin, sparse wrinkles drawn on real photographs (validated on photos training never
-saw). Scores are F1 at the best threshold, the recipe's monitor; model_best.pth keeps that threshold and
-test.py uses it. The numbers are docs/wrinkle_segmentation.md's."""
+"""The quick wrinkle recipe learns from scratch: short CPU runs beat the untrained model by a wide
+margin, on the drawn faces and on thin, sparse wrinkles drawn on real photographs (validated on photos
+training never saw). Scores are F1 at the best threshold, the recipe's monitor; model_best.pth keeps
+that threshold and test.py uses it. The numbers are docs/wrinkle_segmentation.md's."""
 import csv
 import json
 
@@ -36,9 +36,9 @@ def untrained_and_trained(tmp_path, *overrides):
 
 def test_quick_recipe_learns_the_sample_wrinkles(tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(REPO)
-    before, _, summary = untrained_and_trained(tmp_path, "trainer.epochs=8")
+    before, _, summary = untrained_and_trained(tmp_path, "trainer.epochs=12")
     assert before < 0.1
-    assert summary["best"] > 0.6, f"val F1 {summary['best']:.3f} after 8 epochs (untrained: {before:.3f})"
+    assert summary["best"] > 0.6, f"val F1 {summary['best']:.3f} after 12 epochs (untrained: {before:.3f})"
 
 
 def test_quick_recipe_learns_thin_wrinkles_on_real_photos_and_keeps_its_threshold(tmp_path, monkeypatch, one_thread):
@@ -46,7 +46,7 @@ def test_quick_recipe_learns_thin_wrinkles_on_real_photos_and_keeps_its_threshol
     before, trainer, summary = untrained_and_trained(tmp_path, "data.dataset.args.root=data/samples/wrinkle_photos",
                                                      "trainer.val_every=2")
     assert before < 0.02
-    assert summary["best"] > 0.3, f"val F1 {summary['best']:.3f} on unseen photos (untrained: {before:.3f})"
+    assert summary["best"] > 0.45, f"val F1 {summary['best']:.3f} on unseen photos (untrained: {before:.3f})"
     # the best epoch's threshold is stored with its weights, and test.py scores them at it
     rows = {int(r["epoch"]): r for r in csv.DictReader(open(trainer.paths.log / "metrics.csv"))}
     threshold = float(rows[summary["best_epoch"]]["val/threshold_best"])

@@ -80,7 +80,7 @@ def test_tuning_logs_the_best_threshold_and_decides_by_it():
     valid = target != 255
     prob = torch.sigmoid(logits.squeeze(1))[valid].numpy()
     truth = target[valid].numpy().astype(int)
-    grid = [round(0.05 * i, 2) for i in range(1, 20)]
+    grid = [0.01, 0.02] + [round(0.05 * i, 2) for i in range(1, 20)] + [0.97, 0.98, 0.99]  # as documented
     ref = [f1_score(truth, (prob >= t).astype(int)) for t in grid]
     assert got["f1_best"] == pytest.approx(max(ref)) and got["threshold_best"] == grid[int(np.argmax(ref))]
     assert metric.decision()["threshold"] == got["threshold_best"] != 0.5
