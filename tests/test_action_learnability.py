@@ -6,7 +6,6 @@ per-clip predictions that agree with its metrics.
 Real footage (a camera panning and tilting over real photographs, val clips over unseen photos):
 only motion tells the classes apart, so the 3D recipe must learn it and the 2D one stays near chance."""
 import csv
-import importlib.util
 import json
 
 import numpy as np
@@ -14,17 +13,14 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
+from commands import test_cli
 from conftest import REPO
 from data_loader.samples.action_clips import CLASSES
 from data_loader.samples.action_footage import SAMPLE_ROOT as FOOTAGE
 from trainer import run_training
-from trainer.build import build_data, build_inferer, build_model
-from utils.checkpoint import load_checkpoint
+from trainer.build import build_data, build_inferer
+from trainer.testing import load_model
 from utils.config import apply_overrides, load_config
-
-spec = importlib.util.spec_from_file_location("test_cli", REPO / "test.py")
-test_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_cli)
 
 
 def train(name, save_dir, *overrides):
@@ -33,11 +29,8 @@ def train(name, save_dir, *overrides):
         f"trainer.save_dir={save_dir}", "device=cpu", "trainer.progress=none", "trainer.tensorboard=false",
         "trainer.train_metrics=false", "data.loader.num_workers=0", *overrides])
     trainer, summary = run_training(cfg)
-    checkpoint = load_checkpoint(trainer.paths.models / "model_best.pth")
-    cfg = checkpoint["config"]  # as resolved for the data: the class count comes from it
-    best = build_model(cfg, load_weights_from_config=False)
-    best.load_state_dict(checkpoint["model"])
-    return cfg, best, summary
+    best, checkpoint, _ = load_model(trainer.paths.models / "model_best.pth")
+    return checkpoint["config"], best, summary  # the config as resolved for the data (class ids, count)
 
 
 @pytest.fixture(scope="module")

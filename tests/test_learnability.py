@@ -7,7 +7,7 @@ import json
 
 import torch
 
-import test as test_cli
+from commands import test_cli
 from conftest import REPO
 from trainer import run_training
 from trainer.build import build_data, build_inferer, build_metrics, build_model
