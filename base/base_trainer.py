@@ -185,7 +185,11 @@ class BaseTrainer:
             raise CheckpointError(f"{path}: not a training checkpoint of this framework (no 'format' "
                                   f"{CHECKPOINT_FORMAT}); to start from its weights use load_from instead")
         load_weights(self.model, ckpt["model"], strict=True, source=str(path))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as e:  # e.g. a file written while a model still held stages that never ran
+            raise CheckpointError(f"{path}: its optimizer state does not fit this model's trainable parameters "
+                                  f"({e}); start a new run from its weights with load_from instead") from e
         self.scheduler.load_state_dict(ckpt["scheduler"])
         for name in ("scaler", "ema", "criterion"):
             obj, state = getattr(self, name), ckpt.get(name)

@@ -78,17 +78,36 @@ def _check_kwargs(cls, arch, encoder_name, kwargs):
                          listed="Accepted")
 
 
+class NeverRuns(nn.Identity):
+    """Stands where a module was removed because its output never reaches the model's output. Its old
+    weights in a checkpoint are ignored on loading (utils/checkpoint.load_weights), so files written
+    while the module was still there load as they are."""
+    never_runs = True
+
+
 def _drop_unused_encoder_stages(model, in_channels):
-    """smp's ResNet-style encoders keep the stages beyond `encoder_depth`. They never run, yet
-    they fill optimizer state and checkpoints, and DDP rejects parameters without gradients."""
+    """smp's encoders keep the stages beyond `encoder_depth` (MobileNetV2 even runs some and discards
+    their output). They would fill optimizer state, EMA copies, checkpoints and exports, and DDP
+    rejects parameters without gradients: every module of the encoder whose parameters get no gradient
+    from a probe forward/backward is replaced by NeverRuns."""
     was_training = model.training
     model.eval()
     model(torch.zeros(1, in_channels, 64, 64)).sum().backward()  # zeros: no RNG is consumed
-    unused = [name for name, child in model.encoder.named_children()
-              if any(True for _ in child.parameters()) and all(p.grad is None for p in child.parameters())]
-    for name in unused:
-        setattr(model.encoder, name, nn.Identity())
+    removed = []
+
+    def prune(module, prefix):
+        for name, child in list(module.named_children()):
+            params = list(child.parameters())
+            if not params:
+                continue
+            if all(p.grad is None for p in params):
+                setattr(module, name, NeverRuns())
+                removed.append(prefix + name)
+            elif any(p.grad is None for p in params):
+                prune(child, f"{prefix}{name}.")
+
+    prune(model.encoder, "encoder.")
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    if unused:
-        log.debug(f"encoder stages not used at this encoder_depth, removed: {unused}")
+    if removed:
+        log.debug(f"encoder stages not used at this encoder_depth, removed: {removed}")

@@ -46,3 +46,36 @@ def test_timm_encoders_are_reachable_and_checked():
     assert Direct(8)(model, torch.randn(1, 3, 40, 40)).shape == (1, 1, 40, 40)
     with pytest.raises(ConfigError, match="unknown timm encoder 'resnet10x'"):
         build_model(_cfg(encoder_name="tu-resnet10x"))
+
+
+def test_an_encoder_used_shallower_than_built_holds_only_the_stages_that_run():
+    """smp's MobileNetV2 at encoder_depth 3 keeps (and even runs) all 19 blocks; only the first 7
+    reach the output. The others are removed: 96% of the parameters, which never learn."""
+    import segmentation_models_pytorch as smp
+
+    args = dict(encoder_name="mobilenet_v2", encoder_depth=3, decoder_channels=[32, 16, 8])
+    model = build_model(_cfg(**args))
+    torch.manual_seed(0)
+    full = smp.Unet(encoder_weights=None, classes=1, **args)  # as smp builds it
+    dead = [n for n, p in full.named_parameters() if n.startswith("encoder.features.") and int(n.split(".")[2]) >= 7]
+    assert dead and {n for n, _ in model.named_parameters()} == {n for n, _ in full.named_parameters()} - set(dead)
+    x = torch.randn(2, 3, 64, 96)
+    model.load_state_dict({k: v for k, v in full.state_dict().items() if k in model.state_dict()})
+    assert torch.equal(model.eval()(x), full.eval()(x))  # the same network, less its dead weight
+    model(x).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_checkpoint_written_with_the_unused_stages_still_loads():
+    """Files saved before the unused stages were removed carry their weights; they are ignored."""
+    import segmentation_models_pytorch as smp
+
+    from utils.checkpoint import load_weights
+
+    args = dict(encoder_name="mobilenet_v2", encoder_depth=3, decoder_channels=[32, 16, 8])
+    old = smp.Unet(encoder_weights=None, classes=1, **args)
+    model = build_model(_cfg(**args))
+    report = load_weights(model, old.state_dict(), strict=True, source="old.pth")
+    assert report == {"missing": [], "unexpected": [], "shape_mismatch": []}
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.equal(model.eval()(x), old.eval()(x))

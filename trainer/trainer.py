@@ -11,7 +11,7 @@ import torch
 
 from base import BaseTrainer
 from logger.progress import Progress
-from utils.errors import NonFiniteLossError
+from utils.errors import ConfigError, NonFiniteLossError
 from utils.registry import TRAINERS
 
 from .batch import Mean, batch_size, to_device, total_loss
@@ -35,6 +35,7 @@ class Trainer(BaseTrainer):
         self.metrics, self.inferer, self.device = metrics, inferer, device
         self.train_loader, self.val_loader = train_loader, val_loader
         self.decisions = {}  # weights ("model", "ema") -> the metrics' decision on the last validation
+        self.gradients_checked = False  # every trainable parameter got a gradient (first update)
 
     def _limit(self, loader, limit):
         return len(loader) if limit is None else min(limit, len(loader))
@@ -103,6 +104,8 @@ class Trainer(BaseTrainer):
 
     def _optimizer_step(self):
         opts = self.options
+        if not self.gradients_checked:
+            self._check_gradients()
         if opts.clip_grad_norm:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
@@ -118,6 +121,19 @@ class Trainer(BaseTrainer):
         if self.swa is None or not self.swa.controls_lr(self.epoch):
             self.scheduler.step_iter()
         self.global_step += 1
+
+    def _check_gradients(self):
+        """Before the first update: a trainable parameter without a gradient never learns, fills
+        optimizer state and checkpoints, and makes DDP fail at the next step with a message that names
+        no parameter. Refused here with the names; freeze what should not train (requires_grad=False)."""
+        self.gradients_checked = True
+        dead = [n for n, p in self.model.named_parameters() if p.requires_grad and p.grad is None]
+        if dead:
+            shown = ", ".join(dead[:6]) + (f", ... ({len(dead)} in all)" if len(dead) > 6 else "")
+            raise ConfigError(
+                f"model: {len(dead)} trainable parameter tensor(s) got no gradient from the first batch: {shown}. "
+                "They never learn (and DDP refuses them). Remove the modules the forward pass does not use, or "
+                "freeze them (requires_grad=False) in the model.")
 
     def _non_finite(self, value, terms, epoch, index):
         parts = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
@@ -142,7 +158,8 @@ class Trainer(BaseTrainer):
         from utils import dist
         from utils.checkpoint import save_checkpoint
 
-        model = self.swa.finalize(self.train_loader, self.device, self.options.channels_last)
+        model = self.swa.finalize(self.train_loader, self.device, self.options.channels_last,
+                                 self.options.limit_train_batches)
         result = evaluate(model, self.val_loader, prefix="val_swa", **self._eval_args())
         if dist.is_main():  # a file of the SWA weights alone: scored, served and exported as them
             state = self.state_dict(self.last_log.get("epoch", 0))
@@ -216,6 +233,14 @@ class Trainer(BaseTrainer):
                     progress=opts.progress)
 
     def valid_epoch(self, epoch):
+        from utils import dist
+
+        # Under DDP each process's BatchNorm statistics followed its own last batches (DDP broadcasts
+        # process 0's only as a training forward starts): validate, and save, their mean (timm's
+        # distribute_bn), so every shard is scored with the weights the checkpoint holds.
+        for model in (self.model, self.ema.module if self.ema else None):
+            if model is not None:
+                dist.average_buffers(model)
         common = self._eval_args()
         result = {}
         for prefix, model in (("val", self.model), ("val_ema", self.ema.module if self.ema else None)):

@@ -15,6 +15,7 @@ from utils.registry import TRAINERS, import_builtins
 from utils.seed import seed_everything
 
 from . import build as B
+from .batch import to_channels_last
 from .classes import resolve_classes
 from .optim import build_optimizer, build_scheduler
 from .options import TrainerOptions
@@ -67,7 +68,7 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
             raise ConfigError(f"trainer.activation_checkpointing: {e}") from e
         log.info(f"activation checkpointing: {', '.join(parts)}")
     if options.channels_last:
-        model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     # EMA is made from the plain model, before compile and DDP (timm's order).
     ema = None
     if options.ema is not None:
@@ -101,7 +102,7 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
     if dist.is_main() and resume is None:
         save_config(cfg, paths.models / "config.json")
     log.info(f"run {paths.name}/{paths.run_id}: {len(train_set)} train / {len(val_set)} val samples, "
-             f"device {device}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+             f"device {device}, {parameter_summary(model)}")
     log.info(f"checkpoints: {paths.models}   logs: {paths.log}")
     tracker = Tracker(paths.log, cfg, options.tensorboard, options.wandb, run_name=f"{paths.name}/{paths.run_id}")
     trainer_cls = TRAINERS.get(options.type, "trainer.type")
@@ -125,6 +126,13 @@ def run_training(cfg, resume=None, run_id=None, callbacks=()):
         log.info(f"best {summary['monitor']} {summary['best']:.4f} at epoch {summary['best_epoch']}: "
                  f"{paths.models / 'model_best.pth'}")
     return trainer, summary
+
+
+def parameter_summary(model):
+    """'2.26M parameters train' (', 0.50M frozen' when some are): what the optimizer updates."""
+    train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    return f"{train / 1e6:.2f}M parameters train" + (f", {frozen / 1e6:.2f}M frozen" if frozen else "")
 
 
 def _save_config_once(cfg, path):
