@@ -2,8 +2,9 @@
 
 - Images come back RGB uint8 with the file's EXIF orientation applied (as OpenCV, PIL's
   exif_transpose and the web demo all show a photo). A JPEG without its end-of-image marker
-  (a truncated download or copy) is refused: libjpeg would fill the missing part with grey and
-  only print a warning that names no file.
+  or a PNG without its IEND chunk (a truncated download or copy) is refused: libjpeg would fill the
+  missing part with grey and only print a warning that names no file. Datasets run the same check
+  over their files before training (`check_complete`).
 - Masks are read at their true bit depth (8- or 16-bit, palette indices, any channel count;
   an alpha channel is ignored): any non-zero value in any channel is positive. Reading them as
   8-bit grayscale, as cv2.IMREAD_GRAYSCALE does, turns 16-bit 0/1 masks and one-channel labels
@@ -20,6 +21,7 @@ from PIL import Image
 from utils.errors import DataError
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 # PIL's transpose that undoes each EXIF orientation (tag 0x0112), as ImageOps.exif_transpose applies it.
 ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -27,17 +29,22 @@ ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180
 
 
 def check_complete(path):
-    """A DataError when a JPEG file stops before its end-of-image marker (trailing padding is allowed)."""
+    """A DataError when a JPEG stops before its end-of-image marker or a PNG before its IEND chunk
+    (trailing padding is allowed). Reads a few KB of the file's end: cheap enough to run on every
+    file before training, where a truncated copy would otherwise stop a DataLoader worker mid-epoch."""
     with open(path, "rb") as f:
-        head = f.read(2)
-        if head != JPEG_START:
+        head = f.read(8)
+        if head[:2] == JPEG_START:
+            end, kind = JPEG_END, "JPEG (no end-of-image marker)"
+        elif head == PNG_START:
+            end, kind = PNG_END, "PNG (no IEND chunk)"
+        else:
             return
         f.seek(0, 2)
         f.seek(max(0, f.tell() - 4096))
         tail = f.read().rstrip(b"\x00\r\n ")
-    if JPEG_END not in tail[-1024:]:
-        raise DataError(f"{path} is a truncated JPEG (no end-of-image marker): part of the image is missing; "
-                        "copy or download it again")
+    if end not in tail[-1024:]:
+        raise DataError(f"{path} is a truncated {kind}: part of the image is missing; copy or download it again")
 
 
 def read_image(path, what="image", context=""):

@@ -24,7 +24,7 @@ from base import BaseDataset
 from utils.errors import DataError
 from utils.registry import DATASETS
 
-from .image_io import read_image
+from .image_io import check_complete, read_image
 from .mask_labels import (DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, class_names,
                           encode, head_classes)
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
@@ -77,12 +77,16 @@ def photo_files(folder):
 
 
 def image_problem(path):
-    """Why the header of `path` cannot be read (None when it can): cheap, run for every photo."""
+    """Why the header of `path` cannot be read or the file is truncated (None when neither): cheap,
+    run for every photo before training."""
     try:
         with Image.open(path) as im:
             im.size
+        check_complete(path)
     except (OSError, ValueError) as e:
         return f"cannot read image {path}: {e}"
+    except DataError as e:
+        return str(e)
     return None
 
 

@@ -20,7 +20,7 @@ from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .collate import pad_collate
-from .image_io import orient_like, read_image, read_mask, shown_size, stored_size
+from .image_io import check_complete, orient_like, read_image, read_mask, shown_size, stored_size
 from .samples import generate_sample, is_sample_root
 from .transforms import image_tensor
 
@@ -70,8 +70,7 @@ class WrinkleDataset(BaseDataset):
         if not stems:
             raise DataError(f"no images in {images_path}; {layout}")
         self.items = [(images[s], masks.get(s)) for s in stems]
-        if require_masks:
-            _check_sizes(self.items)
+        _check_files(self.items)
         self._pixel_counts = None
 
     def _ensure_root(self):
@@ -134,9 +133,14 @@ def _check_pairs(images, masks, masks_path, layout):
         log.warning(f"{len(orphans)} mask(s) in {masks_path} have no image and are ignored: {orphans[:5]}")
 
 
-def _check_sizes(items):
-    """Headers only: a mask must have the image's size as stored or as shown (after EXIF rotation)."""
+def _check_files(items):
+    """Before training, from headers and file ends only: every file is complete and a mask has the
+    image's size as stored or as shown (after EXIF rotation)."""
     for image_path, mask_path in items:
+        check_complete(image_path)
+        if mask_path is None:
+            continue
+        check_complete(mask_path)
         (size, orientation), mask = stored_size(image_path), stored_size(mask_path)[0]
         if mask not in (size, shown_size(size, orientation)):
             raise DataError(f"mask {mask_path} is {mask[0]}x{mask[1]} but image {image_path} is "

@@ -48,15 +48,32 @@ def test_sigkill_mid_epoch_then_resume_continues_exactly(wrinkle_root, tmp_path)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
-def test_a_worker_meeting_a_corrupt_file_names_it(wrinkle_root, tmp_path, capsys):
+def test_a_truncated_image_stops_the_run_before_training(wrinkle_root, tmp_path, capsys):
     root = shutil.copytree(wrinkle_root, tmp_path / "data")
-    victim = sorted((root / "train/images").glob("*.png"))[0]
+    victim = sorted((root / "train/images").glob("*.png"))[-1]
     victim.write_bytes(victim.read_bytes()[:120])  # the header (and size) survive, the pixels do not
     cfg = tiny_config(root, tmp_path / "saved", "data.loader.num_workers=2", "trainer.epochs=1")
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     assert train.main(["--config", str(tmp_path / "cfg.json")]) == 2
     err = capsys.readouterr().err
-    assert "DataLoader worker" in err and f"cannot read image {victim}" in err
+    assert err.strip() == f"error: {victim} is a truncated PNG (no IEND chunk): part of the image is missing; " \
+                          "copy or download it again"
+    assert not (tmp_path / "saved").exists()  # found while the datasets were built: no run was started
+
+
+def test_a_worker_meeting_a_corrupt_file_names_it_in_one_line(wrinkle_root, tmp_path, capfd):
+    """Damage the scan cannot see (a complete file with garbage pixels) is met by a DataLoader worker
+    mid-epoch; the user gets the error's own line, not the worker's traceback."""
+    root = shutil.copytree(wrinkle_root, tmp_path / "data")
+    victim = sorted((root / "train/images").glob("*.png"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 200] = bytes(200)  # header and IEND intact
+    victim.write_bytes(bytes(data))
+    cfg = tiny_config(root, tmp_path / "saved", "data.loader.num_workers=2", "trainer.epochs=1")
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    assert train.main(["--config", str(tmp_path / "cfg.json")]) == 2
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:") or "Trace" in line]
+    assert err == [f"error: cannot read image {victim}: corrupt or not an image"]
 
 
 def test_resuming_into_a_different_model_lists_the_differing_keys(wrinkle_root, tmp_path, capsys):
