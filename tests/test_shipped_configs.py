@@ -1,25 +1,13 @@
 """Every shipped config resolves, builds and runs one training and one validation batch on data of its
-family with only the data root overridden; the action recipes on a user's clips of other classes
+family with only the data root overridden (the quick recipes in every mode: test_recipe_matrix.py); the action recipes on a user's clips of other classes
 (another count, other names), whose classes the run takes from the data alone."""
 import pytest
+import torch
 
-from conftest import OTHER_ACTIONS, REPO
+from conftest import OTHER_ACTIONS
+from recipes import CONFIGS, QUICK, on_sample_data
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
-from utils.config import apply_overrides, load_config
-
-CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.json"))
-
-
-def test_the_recipes_are_shipped():
-    assert {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
-
-
-# The sample data each dataset type runs on: a session fixture of conftest.py.
-ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root",
-                 "VideoDataset": "other_action_videos", "ImageTableDataset": "face_crops_root",
-                 "WrinklePartDataset": "wrinkle_root"}
-
 
 # Seed recipes at their real input sizes (U-Net crops of 1344x1248, EfficientNet-B3 at 300x240, ...):
 # one CPU batch takes tens of seconds. The suite builds them (below) and runs their quick variants,
@@ -30,17 +18,7 @@ FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "
 
 
 def _on_sample_data(name, request, tmp_path):
-    cfg = load_config(REPO / "configs" / name)
-    kind = cfg["data"]["dataset"]["type"]
-    root = request.getfixturevalue(ROOT_FIXTURES[kind])
-    if "folder" in str(cfg["data"]["dataset"]["args"].get("root", "")):
-        root = root / "folder"  # the ImageFolder form of the same sample
-    return apply_overrides(cfg, [
-        f"data.dataset.args.root={root}", f"trainer.save_dir={tmp_path}", "device=cpu",
-        "trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-        # two images a batch: BatchNorm after a 1x1 feature map needs more than one value in training
-        f"data.loader.batch_size={2 if kind == 'ImageTableDataset' else 1}", "data.loader.num_workers=0",
-        "trainer.progress=none"])
+    return on_sample_data(name, request, tmp_path, "trainer.tensorboard=true", "trainer.report=true")
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -64,7 +42,9 @@ def test_config_builds_on_data_of_its_family(name, request, tmp_path):
     B.check_monitor(parse_monitor(options.monitor)[1], metrics, criterion, options.ema)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in FULL_SIZE else n for n in CONFIGS])
+# The quick recipes run in every mode in tests/test_recipe_matrix.py.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in FULL_SIZE else n
+                                  for n in CONFIGS if n not in QUICK])
 def test_config_runs_one_batch(name, request, tmp_path):
     cfg = _on_sample_data(name, request, tmp_path)
     trainer, summary = run_training(cfg)
@@ -75,3 +55,52 @@ def test_config_runs_one_batch(name, request, tmp_path):
         ckpt = load_checkpoint(trainer.paths.models / "model_last.pth")
         assert ckpt["labels"] == {"classes": sorted(OTHER_ACTIONS.values())}
         assert ckpt["config"]["data"]["dataset"]["args"]["classes"] == sorted(OTHER_ACTIONS.values())
+
+
+def _small(x, mode="bilinear"):
+    """A training batch shrunk to at most 128 pixels a side (full-size recipes take 1344x1248 crops):
+    which parameters a forward pass reaches does not depend on the input size."""
+    import torch.nn.functional as F
+
+    if max(x.shape[-2:]) <= 128:
+        return x
+    if x.dim() == 3:  # (N, H, W) masks
+        return _small(x[:, None].float(), "nearest")[:, 0]
+    if x.dim() == 5:  # (N, C, T, H, W) or (N, T, C, H, W): keep the first two axes
+        return _small(x.flatten(0, 1), mode).unflatten(0, x.shape[:2])
+    return F.interpolate(x, size=(128, 128), mode=mode)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_trainable_parameter_gets_a_gradient(name, request, tmp_path):
+    """No dead weight: one forward/backward of a training batch of the recipe's family reaches every
+    parameter the optimizer would update (an unused stage would fill checkpoints and break DDP)."""
+    from trainer import build as B
+    from trainer.batch import total_loss
+    from trainer.classes import resolve_classes
+
+    cfg = _on_sample_data(name, request, tmp_path)
+    train_set, loader = B.build_data(cfg, "train", torch.device("cpu"), train=True)
+    cfg = resolve_classes(cfg, train_set)
+    model, criterion = B.build_model(cfg).train(), B.build_criterion(cfg)
+    if hasattr(criterion, "prepare"):
+        criterion.prepare(train_set)
+    batch = next(iter(loader))
+    target = batch["target"] if isinstance(batch["target"], dict) or batch["target"].dim() < 3 else _small(batch["target"])
+    loss, _ = total_loss(criterion(model(_small(batch["input"])), target))
+    loss.backward()
+    dead = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert dead == []
+    assert all(p.requires_grad for p in model.parameters())  # no shipped recipe freezes anything
+
+
+def test_frozen_parameters_are_reported_as_frozen(request, tmp_path, capsys):
+    """A fine-tuning run that freezes early stages says so in its first line; they get no gradient
+    and that is not an error."""
+    cfg = on_sample_data("action_frame2d_quick.json", request, tmp_path, "model.args.freeze_until=layer1",
+                         "data.loader.batch_size=2")
+    trainer, _ = run_training(cfg)
+    frozen = sum(p.numel() for p in trainer.model.parameters() if not p.requires_grad)
+    train = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    assert frozen > 0
+    assert f"{train / 1e6:.2f}M parameters train, {frozen / 1e6:.2f}M frozen" in capsys.readouterr().out

@@ -2,18 +2,31 @@
 import torch
 
 
+# channels_last by rank: images (N, C, H, W) and clips or 3D-conv weights (N, C, T, H, W).
+MEMORY_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
 def to_device(obj, device, channels_last=False):
-    """Tensors (in dicts/lists) to `device`; 4-D inputs optionally channels_last."""
+    """Tensors (in dicts/lists) to `device`; 4-D and 5-D inputs optionally channels-last."""
     if isinstance(obj, torch.Tensor):
         obj = obj.to(device, non_blocking=True)
-        if channels_last and obj.dim() == 4:
-            obj = obj.contiguous(memory_format=torch.channels_last)
+        if channels_last and obj.dim() in MEMORY_FORMATS:
+            obj = obj.contiguous(memory_format=MEMORY_FORMATS[obj.dim()])
         return obj
     if isinstance(obj, dict):
         return {k: to_device(v, device, channels_last) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_device(v, device, channels_last) for v in obj)
     return obj
+
+
+def to_channels_last(model):
+    """Conv weights channels-last in place: Module.to(memory_format=channels_last) also converts
+    5-D weights and fails on them, so 3D convolutions take channels_last_3d."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.dim() in MEMORY_FORMATS:
+            t.data = t.data.contiguous(memory_format=MEMORY_FORMATS[t.dim()])
+    return model
 
 
 def total_loss(losses):

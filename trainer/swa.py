@@ -8,6 +8,8 @@ last epoch, BatchNorm statistics are recomputed for the averaged weights on the 
 data (they cannot be averaged), the result is validated as val_swa/* and saved as
 model_swa.pth, a normal checkpoint that test.py takes.
 """
+import itertools
+
 import torch
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 
@@ -46,9 +48,10 @@ class SWA:
         return int(self.model.n_averaged) > 0
 
     @torch.no_grad()
-    def finalize(self, loader, device, channels_last=False):
-        """Recompute BatchNorm statistics of the averaged weights; returns the averaged model."""
-        inputs = (to_device(batch["input"], device, channels_last) for batch in loader)
+    def finalize(self, loader, device, channels_last=False, limit=None):
+        """Recompute BatchNorm statistics of the averaged weights over the training data (its first
+        `limit` batches, as each epoch of a run with limit_train_batches); returns the averaged model."""
+        inputs = (to_device(batch["input"], device, channels_last) for batch in itertools.islice(loader, limit))
         update_bn(inputs, self.model.module)
         dist.average_buffers(self.model.module)  # under DDP each process saw its own shard
         return self.model.module

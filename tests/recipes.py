@@ -1,0 +1,33 @@
+"""The shipped recipes on sample data of their family, as the recipe tests run them."""
+from conftest import REPO
+from utils.config import apply_overrides, load_config
+
+CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.json"))
+# The CPU demos the README names (the partitioned one trains a part per train.py run).
+QUICK = [n for n in CONFIGS if n.endswith("_quick.json")] + ["wrinkle_partitioned.json"]
+
+# The sample data each dataset type runs on: a session fixture of conftest.py.
+ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root",
+                 "VideoDataset": "other_action_videos", "ImageTableDataset": "face_crops_root",
+                 "WrinklePartDataset": "wrinkle_root"}
+
+
+def family(cfg):
+    return cfg["data"]["dataset"]["type"]
+
+
+def on_sample_data(name, request, save_dir, *overrides, batch_size=None):
+    """configs/<name> with only its data root (and run-size keys) overridden: CPU, no workers, one
+    validation batch, no TensorBoard or figures."""
+    cfg = load_config(REPO / "configs" / name)
+    kind = family(cfg)
+    root = request.getfixturevalue(ROOT_FIXTURES[kind])
+    if "folder" in str(cfg["data"]["dataset"]["args"].get("root", "")):
+        root = root / "folder"  # the ImageFolder form of the same sample
+    # two images a batch at least: BatchNorm after a 1x1 feature map needs more than one value in training
+    batch_size = batch_size or (2 if kind == "ImageTableDataset" else 1)
+    return apply_overrides(cfg, [
+        f"data.dataset.args.root={root}", f"trainer.save_dir={save_dir}", "device=cpu",
+        "trainer.epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+        f"data.loader.batch_size={batch_size}", "data.loader.num_workers=0",
+        "trainer.progress=none", "trainer.tensorboard=false", "trainer.report=false", *overrides])

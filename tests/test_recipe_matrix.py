@@ -1,0 +1,196 @@
+"""Every shipped quick recipe, on sample data of its family, in every mode the README names: one
+process; torchrun with 2 gloo processes; gradient accumulation with memory micro-batches; EMA and
+SWA; bf16 autocast with channels_last; activation checkpointing; --resume after the process died;
+test.py and the ONNX export of the result. Each cell takes two or three steps; a mode a model cannot
+run is refused before training with the keys named.
+
+Each recipe keeps its model, loss, metrics, sampler and transforms; only the data root and the size
+of the run are overridden (batch 4, two batches an epoch, CPU, no workers)."""
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import train
+from commands import test_cli
+from conftest import REPO
+from recipes import QUICK, on_sample_data
+from tools import export
+from trainer import Trainer, run_training
+from utils.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+RUN = ["trainer.epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=null"]
+BATCH = 4  # the global batch: 2 per process under torchrun
+
+
+def _rows(log_dir):
+    with open(log_dir / "metrics.csv") as f:
+        return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(f)]
+
+
+def _finite(rows):
+    return all(math.isfinite(float(v)) for r in rows for k, v in r.items() if v not in ("", None))
+
+
+# Counts a wrinkle metric takes at its fixed threshold. A recipe that tunes the threshold is used at
+# the best one (stored in the checkpoint), where test.py's f1 is the logged f1_best.
+AT_THRESHOLD = {"precision", "recall", "f1", "iou", "accuracy", "f1_per_image", "iou_per_image"}
+
+
+def _same_scores(scores, row):
+    """test.py's scores on the val split equal the val/* scores a run logged for the same weights."""
+    tuned = "val/threshold_best" in row
+    for key, value in row.items():
+        if key.startswith("val/") and not (tuned and key[4:] in AT_THRESHOLD):
+            assert scores[key[4:]] == pytest.approx(float(value), rel=1e-5, abs=1e-6), key
+    if tuned:
+        assert scores["f1"] == pytest.approx(float(row["val/f1_best"]), rel=1e-5, abs=1e-6)
+
+
+def _config(name, request, tmp, *overrides, batch=BATCH):
+    return on_sample_data(name, request, tmp / "saved", *RUN, *overrides, batch_size=batch)
+
+
+@pytest.fixture(scope="module")
+def reference(request, tmp_path_factory):
+    """One process, 2 epochs of 2 batches, whole validation split: run once per recipe, shared."""
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            tmp = tmp_path_factory.mktemp(name.removesuffix(".json"))
+            runs[name] = run_training(_config(name, request, tmp, "deterministic=true"))[0]
+        return runs[name]
+    return get
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_one_process(name, reference):
+    trainer = reference(name)
+    rows = _rows(trainer.paths.log)
+    steps = min(2, len(trainer.train_loader))  # the action sample has 6 training clips: one batch of 4
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and [int(r["step"]) for r in rows] == [steps, 2 * steps]
+    assert _finite(rows)
+    assert {"model_last.pth", "model_best.pth", "config.json"} <= {p.name for p in trainer.paths.models.iterdir()}
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_test_py_scores_what_validation_logged_and_the_export_runs(name, reference, tmp_path):
+    trainer = reference(name)
+    best = trainer.paths.models / "model_best.pth"
+    assert test_cli.main(["--resume", str(best), "--split", "val", "--out", str(tmp_path / "val")]) == 0
+    (row,) = [r for r in _rows(trainer.paths.log) if int(r["epoch"]) == trainer.best_epoch]
+    _same_scores(json.loads((tmp_path / "val/metrics.json").read_text())["metrics"], row)
+    # The exported file is run at another batch size and checked against PyTorch by the command itself.
+    assert export.main(["--resume", str(best), "--format", "onnx", "--out", str(tmp_path / "model.onnx")]) == 0
+
+
+def _die_at_epoch(monkeypatch, epoch):
+    """The process dies as epoch `epoch` starts: on disk, what a kill during that epoch leaves."""
+    real = Trainer.train_epoch
+
+    def train_epoch(self, e):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real(self, e)
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_resume_after_the_process_died(name, request, reference, tmp_path, monkeypatch):
+    cfg = _config(name, request, tmp_path, "deterministic=true")
+    with monkeypatch.context() as m:
+        _die_at_epoch(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            run_training(cfg)
+    (run_dir,) = (tmp_path / "saved/models" / cfg["name"]).iterdir()
+    assert train.main(["--resume", str(run_dir / "model_last.pth")]) == 0
+    straight, resumed = load_checkpoint(reference(name).paths.models / "model_last.pth"), \
+        load_checkpoint(run_dir / "model_last.pth")
+    assert resumed["epoch"] == 2 and resumed["global_step"] == straight["global_step"]
+    for k, v in straight["model"].items():
+        assert torch.equal(v, resumed["model"][k]), k
+    (log_dir,) = (tmp_path / "saved/log" / cfg["name"]).iterdir()
+    assert _rows(log_dir) == _rows(reference(name).paths.log)
+
+
+# ---------------------------------------------------------------------------- modes of one process
+MODES = {
+    "accumulation_and_micro_batches": ["trainer.grad_accum_steps=2", "trainer.micro_batch_size=2"],
+    "ema_and_swa": ["trainer.ema={decay: 0.9}", "trainer.swa={start_epoch: 1}"],
+    "bf16_and_channels_last": ["trainer.amp=bf16", "trainer.channels_last=true"],
+    "activation_checkpointing": ["trainer.activation_checkpointing=true"],
+}
+# Combinations a recipe's model cannot run: refused before training, naming the key.
+REFUSED = {
+    ("action_quick.json", "activation_checkpointing"): "trainer.activation_checkpointing: C3D: no blocks known",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", QUICK)
+def test_mode(name, mode, request, tmp_path, capsys):
+    # One epoch of two batches and one validation batch: what differs between modes is the training step.
+    cfg = _config(name, request, tmp_path, *MODES[mode], "trainer.epochs=1", "trainer.limit_val_batches=1")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    code = train.main(["--config", str(path)])
+    if (name, mode) in REFUSED:
+        assert code == 2 and REFUSED[name, mode] in capsys.readouterr().err
+        assert not (tmp_path / "saved").exists()  # refused before anything was created
+        return
+    assert code == 0, capsys.readouterr().err
+    (log_dir,) = (tmp_path / "saved/log" / cfg["name"]).iterdir()
+    rows = _rows(log_dir)
+    assert _finite(rows)
+    models = log_dir.parents[2] / "models" / cfg["name"] / log_dir.name
+    ckpt = load_checkpoint(models / "model_last.pth")
+    if mode == "accumulation_and_micro_batches":
+        assert ckpt["global_step"] == 1  # 2 batches, one update
+    if mode == "ema_and_swa":
+        assert ckpt["ema"] and any(k.startswith("val_ema/") for k in rows[0])
+        assert any(r.get("val_swa/loss") for r in rows)
+        assert test_cli.main(["--resume", str(models / "model_swa.pth"), "--split", "val",
+                              "--out", str(tmp_path / "swa")]) == 0
+
+
+# ---------------------------------------------------------------------------- torchrun
+@pytest.fixture(scope="module")
+def torchrun(request, tmp_path_factory):
+    """All recipes in one torchrun launch of 2 CPU processes (gloo), each through train.py's main,
+    at the same global batch as the one-process runs."""
+    tmp = tmp_path_factory.mktemp("torchrun")
+    paths = []
+    for name in QUICK:
+        cfg = _config(name, request, tmp, "deterministic=true", batch=BATCH // 2)
+        paths.append(tmp / name)
+        paths[-1].write_text(json.dumps(cfg))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "tests/torchrun_recipes.py"), str(tmp / "codes.json"), *map(str, paths)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    codes = json.loads((tmp / "codes.json").read_text()) if (tmp / "codes.json").is_file() else {}
+    return tmp, codes, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_torchrun_two_processes(name, torchrun, reference, tmp_path):
+    tmp, codes, output = torchrun
+    assert codes.get(name) == 0, output
+    cfg = json.loads((tmp / name).read_text())
+    (model_dir,) = (tmp / "saved/models" / cfg["name"]).iterdir()  # one run directory for both processes
+    (log_dir,) = (tmp / "saved/log" / cfg["name"]).iterdir()
+    assert model_dir.name == log_dir.name
+    rows, single = _rows(log_dir), _rows(reference(name).paths.log)
+    assert [r.keys() for r in rows] == [r.keys() for r in single]
+    assert [r["step"] for r in rows] == [r["step"] for r in single]  # the same updates per epoch
+    assert _finite(rows)
+    # Validation is sharded across the processes and its metric states summed: the logged scores are
+    # those of the whole validation split, as one process computes them from the same weights.
+    assert test_cli.main(["--resume", str(model_dir / "model_last.pth"), "--split", "val",
+                          "--out", str(tmp_path / "val")]) == 0
+    _same_scores(json.loads((tmp_path / "val/metrics.json").read_text())["metrics"], rows[-1])
