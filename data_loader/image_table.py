@@ -157,10 +157,11 @@ class ImageTableDataset(BaseDataset):
             for name in unlearnt[:5]:
                 hits = np.flatnonzero((whole[c] == name).to_numpy()) if c in whole.columns else []
                 twin = [n for n in names if n != name and n.lower() == name.lower()]
-                row = whole.iloc[hits[0]] if len(hits) else None
-                found.append(repr(name) + (f" (split '{row['_split']}', " + (f"line {row['line']})" if row["line"]
-                                                                             else f"{row['path']})") if len(hits) else "")
-                             + (f", {twin[0]!r} but for case" if twin else ""))
+                where = ""
+                if len(hits):  # where the class is, as the error names a row
+                    row = whole.iloc[hits[0]]
+                    where = f" (split '{row['_split']}', {f'line {row.line}' if row['line'] else row['path']})"
+                found.append(repr(name) + where + (f", {twin[0]!r} but for case" if twin else ""))
             raise DataError(f"{self.source}: column '{c}': class(es) {'; '.join(found)} have no training images "
                             f"(training counts {dict(zip(names, counts.tolist()))}). A model cannot learn a class it "
                             "never sees, yet balanced class weights and macro F1 would count it: correct those labels, "

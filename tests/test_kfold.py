@@ -31,7 +31,8 @@ def faces(tmp_path_factory):
         for k, name in enumerate(CLASSES):
             (root / split / name).mkdir(parents=True)
             for i in range(n):
-                cv2.imwrite(str(root / split / name / f"{i}.png"), rng.integers(0, 256, (20, 24, 3), np.uint8) // (k + 1))
+                image = rng.integers(0, 256, (20, 24, 3), np.uint8) // (k + 1)
+                cv2.imwrite(str(root / split / name / f"{i}.png"), image)
     return root
 
 

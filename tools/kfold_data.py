@@ -85,8 +85,8 @@ class MaskFolds:
             if value is not None:
                 set_path(self.cfg, f"data.dataset.args.{key}", value)
         params = inspect.signature(self.dataset()).parameters
-        self.n, self.seed = (get_path(self.cfg, f"data.dataset.args.{k}", params[k].default) for k in ("n_folds",
-                                                                                                     "split_seed"))
+        self.n = get_path(self.cfg, "data.dataset.args.n_folds", params["n_folds"].default)
+        self.seed = get_path(self.cfg, "data.dataset.args.split_seed", params["split_seed"].default)
 
     @staticmethod
     def dataset():

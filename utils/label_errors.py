@@ -65,8 +65,8 @@ def read_oof(path, names=None):
         unknown = sorted(set(df["label"]) - set(classes))
         if unknown:
             raise DataError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
-        heads["class"] = Head("class", _ids(df, "label", classes, path), _numbers(df, [f"prob_{c}" for c in classes],
-                                                                                   path), classes)
+        probs = _numbers(df, [f"prob_{c}" for c in classes], path)
+        heads["class"] = Head("class", _ids(df, "label", classes, path), probs, classes)
     if not heads:
         raise DataError(f"{path}: no head with both probabilities and given labels (<head>_0.. with true_<head>, "
                         "or prob_<class> with label); predict a labelled split (tools/kfold.py does)")
