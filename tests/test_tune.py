@@ -130,6 +130,7 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(quick):
     ("optimizer.args.lrr: {low: 1.0e-5, high: 1.0e-1}\n", "did you mean 'optimizer.args.lr'"),
     ("optimizer.args.lr: {low: 1.0e-1, high: 1.0e-5}\n", "bad range: low (0.1) must be below high (1e-05)"),
     ("optimizer.args.lr: {low: 0, high: 0.1, log: true}\n", "a log scale needs low > 0"),
+    ("optimizer.args.lr: {low: 1.0e-5, high: 0.1, log: no}\n", "log must be true or false, got 'no'"),
     ("model.args.backbone: {choices: []}\n", "choices must be a non-empty list"),
     ("model.args.backbone: {choices: [[a, b]]}\n", "Optuna stores no lists or mappings"),
     ("trainer.epochs: {type: int, low: 2, high: 8, stepp: 2}\n", "unknown field(s) ['stepp']"),

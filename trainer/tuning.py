@@ -88,6 +88,8 @@ def check_space(space, cfg, source="space"):
                               f"got low={low!r}, high={high!r}")
         if not low < high:
             raise ConfigError(f"{where}: bad range: low ({low}) must be below high ({high})")
+        if not isinstance(spec.get("log", False), bool):  # `log: no` is the word, which would read as true
+            raise ConfigError(f"{where}: log must be true or false, got {spec['log']!r}")
         if spec.get("log") and low <= 0:
             raise ConfigError(f"{where}: bad range: a log scale needs low > 0, got {low}")
         if step is not None and (not _number(step) or step <= 0 or spec.get("log")):
