@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from base import BaseDataset
-from utils.errors import ConfigError, DataError
+from utils.errors import ConfigError, DataError, EmptySplitError
 from utils.registry import DATASETS
 
 from .collate import same_size_collate
 from .image_io import check_complete, read_image
-from .image_labels import FOLDER_LABEL, LAYOUT, check_bins, column_classes, encode, read_table, scan_folder
+from .image_labels import FOLDER_LABEL, LAYOUT, SPLITS, check_bins, column_classes, encode, read_table, scan_folder
 from .mask_faces import Problems, image_problem
 from .mask_splits import saved_folds, stratified_folds, stratified_holdout
 from .samples import generate_sample, is_sample_root
@@ -77,20 +77,24 @@ class ImageTableDataset(BaseDataset):
         self.problems = Problems(on_error, self.source)
         table["_group"] = table[group] if group else ""
         table["_split"] = table[split_column] if split_column else "train"
+        self._check_split_values(table, split_column)
         rows = self._candidates(table, split_column, fold)
         self.labelled = self._read_labels(table, rows, self._given(classes, heads, columns), check_bins(bins, columns))
         self._check_paths(table, bool(group))
         if group and split_column:
             self._check_groups(table)
+        whole = table
         table = table[self._choose(table, rows, stratify, val_fraction, fold, n_folds, folds_file, split_seed,
                                    bool(group))]
         table = self._check_images(table) if check_images else table
         skipped = self.problems.finish()
         if len(table) == 0:
-            raise DataError(f"no images for split '{split}' in {self.source}; " + LAYOUT.format(root=self.root))
+            raise EmptySplitError(f"no images for split '{split}' in {self.source}; " + LAYOUT.format(root=self.root))
         self.paths, self.lines, self.groups = list(table["path"]), list(table["line"]), list(table["_group"])
         self.files = [self.root / p for p in self.paths]
         self.ids = {c: table[f"_id_{c}"].to_numpy(np.int64) for c in columns} if self.labelled else {}
+        if split == "train" and self.labelled:
+            self._check_trained_classes(whole)
         log.info(f"ImageTableDataset {split}: {len(table)} images"
                  + (f" of {len(set(self.groups))} groups" if group else "")
                  + (f" (fold {fold} of {n_folds})" if fold is not None else "") + f" from {self.source}"
@@ -140,7 +144,42 @@ class ImageTableDataset(BaseDataset):
                 self.problems.add(f"{self._where(table, positions[i])}: column '{c}': {bad[i]}")
         return True
 
+    def _check_trained_classes(self, whole):
+        """Every class has training images: one without any cannot be learnt, yet balanced class weights and
+        macro F1 would count it (a label only in val or test, 'Cat' beside 'cat', a test-only class folder)."""
+        for c in self.heads:
+            names = self.head_classes[c] if self.multi else self.classes
+            counts = np.bincount(self.ids[c], minlength=len(names))
+            unlearnt = [n for n, k in zip(names, counts) if k == 0]
+            if not unlearnt:
+                continue
+            found = []
+            for name in unlearnt[:5]:
+                hits = np.flatnonzero((whole[c] == name).to_numpy()) if c in whole.columns else []
+                twin = [n for n in names if n != name and n.lower() == name.lower()]
+                where = ""
+                if len(hits):  # where the class is, as the error names a row
+                    row = whole.iloc[hits[0]]
+                    where = f" (split '{row['_split']}', {f'line {row.line}' if row['line'] else row['path']})"
+                found.append(repr(name) + where + (f", {twin[0]!r} but for case" if twin else ""))
+            raise DataError(f"{self.source}: column '{c}': class(es) {'; '.join(found)} have no training images "
+                            f"(training counts {dict(zip(names, counts.tolist()))}). A model cannot learn a class it "
+                            "never sees, yet balanced class weights and macro F1 would count it: correct those labels, "
+                            "add training images of the class, or leave its rows out (a holdout or fold can also take "
+                            "every group of a rare class into val)")
+
     # --- which rows ----------------------------------------------------------------------
+    def _check_split_values(self, table, split_column):
+        """Rows of a split other than train, val and test would be read by neither training nor validation."""
+        other = ~table["_split"].isin(SPLITS).to_numpy()
+        if split_column is None or self.split not in POOLED or not other.any():
+            return
+        values = table["_split"][other].value_counts().to_dict()
+        raise DataError(f"{self.source}: the split {'folders' if self.csv is None else f'column {split_column!r}'} "
+                        f"hold(s) {values} (e.g. {self._where(table, int(np.flatnonzero(other)[0]))}), none of "
+                        f"{list(SPLITS)}: those rows would be in neither training nor validation. Rename the split "
+                        f"(e.g. 'valid' -> 'val'), or read those rows on their own (split: {next(iter(values))!r})")
+
     def _where(self, table, i):
         line = table["line"].iloc[i]
         return f"{self.source} line {line}" if line else str(self.root / table["path"].iloc[i])
@@ -162,6 +201,8 @@ class ImageTableDataset(BaseDataset):
         """A group (person) in two splits would leak between them: every such row is a problem."""
         home = {}
         for i, (g, s) in enumerate(zip(table["_group"], table["_split"])):
+            if g == "":
+                continue  # an empty group is its own problem (_check_paths)
             first = home.setdefault(g, (s, table["line"].iloc[i]))
             if s != first[0]:
                 self.problems.add(f"{self._where(table, i)}: group {g!r} is in split '{s}' here and in '{first[0]}' "

@@ -6,11 +6,13 @@
 A weights setting is a path or `package:<distribution or module>/<file>`: the file as the
 installed package ships it, found through importlib (no machine-specific path in a config).
 The file may be a bare state dict or nested ({"state_dict": ...}, {"model": ...}, `module.` /
-`_orig_mod.` prefixes), in either serialization torch.load(weights_only=True) reads. Its
-tensors are matched by name, then (one module level added or removed) by name again, then
-by order when names differ but every shape agrees (another library's naming of the same
-network). The log says how many tensors loaded and which were missing, unexpected or of
-another shape; a file that fills less than half of the model is refused, naming file and model.
+`_orig_mod.` prefixes), in either serialization torch.load(weights_only=True) reads, or a
+.safetensors file (the hub's format). Its tensors are matched by name, then (one module level
+added or removed) by name again, then, when names differ (another library's naming of the same
+network), module by module in order where every module pair holds tensors of the same names
+(weight, bias, running_mean, ...) and shapes, each tensor going to its namesake. The log says how
+many tensors loaded; missing or mismatched ones are a warning; a file that fills less than half
+of the model is refused, naming file and model.
 """
 import importlib.metadata
 import importlib.util
@@ -24,7 +26,7 @@ from utils.errors import CheckpointError
 
 log = logging.getLogger("facetrain")
 PACKAGE = "package:"
-SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 
 
 def is_weights_file(value):
@@ -77,10 +79,20 @@ def _package_file(package, name):
 def read_state(spec, key="weights"):
     """The state dict in a weights file, unwrapped and without DDP / compile prefixes."""
     path = resolve(spec, key)
-    state = model_state(load_checkpoint(path))
+    state = model_state(_safetensors(path) if path.suffix == ".safetensors" else load_checkpoint(path))
     if not isinstance(state, dict) or not any(hasattr(v, "shape") for v in state.values()):
         raise CheckpointError(f"{key}: {path} holds no state dict of weights")
     return path, strip_prefixes({k: v for k, v in state.items() if hasattr(v, "shape")})
+
+
+def _safetensors(path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable .safetensors file (truncated or corrupt?): {e}") from e
 
 
 def _counter(key):
@@ -106,16 +118,32 @@ def _renamed(own, state):
     return best if best is not None and len(_by_name(own, best)) > len(_by_name(own, state)) else None
 
 
+def _modules(keys):
+    """[{tensor name: key}] per module, in state-dict order (a module's own tensors are listed together)."""
+    modules, last = [], None
+    for key in keys:
+        module, _, name = key.rpartition(".")
+        if module != last:
+            modules.append({})
+        modules[-1][name], last = key, module
+    return modules
+
+
 def _by_order(own, state, classifier):
-    """Pair the tensors in order when every pair agrees in shape (a classifier of another class count
-    excepted); the longer side's tail stays unused. BatchNorm counters pair only when both sides have them.
-    Returns {file name: model name}, or None when any other pair disagrees."""
+    """Pair the modules in order when each pair holds tensors of the same names and shapes (a classifier of
+    another class count excepted), each tensor going to its namesake: order alone would put a BatchNorm's
+    bias into its weight where one side lists them the other way round. The longer side's tail stays
+    unused; BatchNorm counters pair only when both sides have them. Returns {file name: model name}, or
+    None when any pair disagrees."""
     counters = any(map(_counter, own)) and any(map(_counter, state))
-    mine, theirs = ([k for k in keys if counters or not _counter(k)] for keys in (own, state))
+    mine, theirs = (_modules([k for k in keys if counters or not _counter(k)]) for keys in (own, state))
     pairs = list(zip(mine, theirs))
-    if not pairs or any(not _same(own[a], state[b]) and not _in(a, classifier) for a, b in pairs):
+    if not pairs or any(a.keys() != b.keys() for a, b in pairs):
         return None
-    return {b: a for a, b in pairs}
+    renames = {b[name]: a[name] for a, b in pairs for name in a}
+    if any(not _same(own[m], state[f]) and not _in(m, classifier) for f, m in renames.items()):
+        return None
+    return renames
 
 
 def _in(key, prefix):
@@ -133,7 +161,8 @@ def load_into(module, spec, what, key="weights", classifier=None):
     if 2 * len(matched) < len(own):
         renames = _by_order(own, state, classifier)
         if renames is not None and len(renames) > len(matched):
-            log.info(f"{path}: names differ from {what}'s; {len(renames)} tensors mapped by order (every shape agrees)")
+            log.info(f"{path}: names differ from {what}'s; {len(renames)} tensors mapped by order, module by module "
+                     "(every module's tensor names and shapes agree)")
             state, by_order = {renames.get(k, k): v for k, v in state.items()}, True
             matched = _by_name(own, state)
     shape = sorted(k for k in state if k in own and not _same(own[k], state[k]))
@@ -154,16 +183,21 @@ def load_into(module, spec, what, key="weights", classifier=None):
 
 
 def _log(report, what, total, classifier, replaced):
+    """Loaded counts and unused keys; a partial load (model tensors left as initialised) is a warning."""
     path = report["path"]
-    log.info(f"{what}: loaded {report['loaded']} of {total} tensors from {path}")
+    lost = [k for k in report["missing"] if not _in(k, classifier)] + report["shape_mismatch"]  # not the classifier's
+    partial = logging.WARNING if lost else logging.INFO
+    log.log(partial, f"{what}: loaded {report['loaded']} of {total} tensors from {path}"
+            + (" (the rest train from scratch)" if partial == logging.WARNING else ""))
     if replaced:
         log.info(f"{path}: classifier '{classifier}' replaced ({replaced[0].shape[0]} classes in the checkpoint, "
                  f"{replaced[1].shape[0]} here): it starts from a fresh initialisation")
     for kind in ("missing", "unexpected", "shape_mismatch"):
         if report[kind]:
             keys = report[kind]
-            log.info(f"{path}: {len(keys)} {kind.replace('_', ' ')} key(s), left as initialised or ignored: "
-                     f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
+            log.log(logging.WARNING if set(keys) & set(lost) else logging.INFO,
+                    f"{path}: {len(keys)} {kind.replace('_', ' ')} key(s), left as initialised or ignored: "
+                    f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
 
 
 @contextmanager

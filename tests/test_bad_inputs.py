@@ -122,3 +122,66 @@ def test_export_refuses_an_opset_it_cannot_write_and_writes_nothing(tmp_path, ca
                           capsys)
     assert code == 2 and "--opset 3" in err and "Traceback" not in err
     assert not (tmp_path / "w.onnx").exists()
+
+
+@pytest.fixture
+def tool_files(tmp_path):
+    """An annotation file of 4 clips (2 classes), one of a single class, and an OOF file of one label."""
+    pd.DataFrame({"path": [f"c{i}.mp4" for i in range(4)], "label": ["run", "walk"] * 2}).to_csv(tmp_path / "a.csv",
+                                                                                                index=False)
+    pd.DataFrame({"path": ["c0.mp4", "c1.mp4"], "label": ["run", "run"]}).to_csv(tmp_path / "one.csv", index=False)
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), 4)
+    oof = pd.DataFrame({"sample": [f"x{i}.png" for i in range(4)], **{f"label_{k}": probs[:, k] for k in range(3)},
+                        "true_label": [0, 1, 2, 1]})
+    (tmp_path / "kf").mkdir()
+    oof.to_csv(tmp_path / "kf/oof_probabilities.csv", index=False)
+    return tmp_path
+
+
+def _oof(tmp, column, value, labels=None):
+    df = pd.read_csv(tmp / "kf/oof_probabilities.csv", dtype=str)
+    df.loc[1, column] = value
+    df.to_csv(tmp / "kf/oof_probabilities.csv", index=False)
+    if labels:
+        (tmp / "kf/labels.json").write_text(json.dumps({"classes": labels}))
+    return [str(tmp / "kf")]
+
+
+@pytest.mark.parametrize("tool,argv,message", [
+    ("label_noise", lambda t: ["clips", f"{t}/a.csv", f"{t}/o.csv", "--k", "9"], "--k 9: "),
+    ("label_noise", lambda t: ["clips", f"{t}/a.csv", f"{t}/o.csv", "--k", "-1"], "expected an integer >= 1, got '-1'"),
+    ("label_noise", lambda t: ["clips", f"{t}/one.csv", f"{t}/o.csv", "--k", "1"], "of 1 class(es)"),
+    ("label_noise", lambda t: ["clips", f"{t}/none.csv", f"{t}/o.csv"], "none.csv"),
+    ("label_noise", lambda t: ["segmentation", f"{t}/a.csv", f"{t}/o"], "is no wrinkle data root"),
+    ("label_noise", lambda t: ["mask", f"{t}/a.csv", f"{t}/o"], "train.csv not found"),
+    ("label_noise", lambda t: ["score", f"{t}/none.csv", f"{t}/a.csv"], "none.csv"),
+    ("label_noise", lambda t: ["score", f"{t}/a.csv", f"{t}/a.csv", "--n", "0"], "expected an integer >= 1, got '0'"),
+    ("label_noise", lambda t: ["score", f"{t}/a.csv", f"{t}/one.csv"], "missing column(s) ['head']"),
+    ("find_label_errors", lambda t: _oof(t, "label_1", ""), "oof_probabilities.csv line 3 (label_1): '' is not"),
+    ("find_label_errors", lambda t: _oof(t, "label_1", "0.5", ["cat", "dog"]),
+     "3 probability columns of 'label' but 2 class names ['cat', 'dog']"),
+    ("find_label_errors", lambda t: _oof(t, "true_label", "dog"), "line 3 (true_label): 'dog' is neither a class id"),
+    ("find_label_errors", lambda t: [f"{t}/kf", "--review", "-1"], "expected an integer >= 0, got '-1'"),
+    ("kfold", lambda t: ["--config", "c.json", "--n-folds", "0"], "--n-folds: expected an integer >= 2, got '0'"),
+    ("kfold", lambda t: ["--config", "c.json", "--folds", "-1"], "--folds: expected an integer >= 0, got '-1'"),
+])
+def test_tool_bad_inputs_are_named_errors_that_write_nothing(tool_files, capsys, tool, argv, message):
+    from tools import find_label_errors, kfold, label_noise
+
+    main = {"label_noise": label_noise.main, "find_label_errors": find_label_errors.main, "kfold": kfold.main}[tool]
+    argv = argv(tool_files)
+    before = {p: p.read_bytes() for p in tool_files.rglob("*") if p.is_file()}
+    code, err = _run_main(main, argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert {p: p.read_bytes() for p in tool_files.rglob("*") if p.is_file()} == before  # nothing written
+
+
+def test_label_noise_keeps_each_outputs_truth(tool_files):
+    from tools import label_noise
+
+    for name in ("o1", "o2"):
+        assert label_noise.main(["clips", f"{tool_files}/a.csv", f"{tool_files}/out/{name}.csv", "--k", "1"]) == 0
+    first = pd.read_csv(tool_files / "out/o1_injected.csv")
+    noisy = pd.read_csv(tool_files / "out/o1.csv").set_index("path")["label"]
+    assert len(first) == 1 and noisy[first["key"].iloc[0].rsplit("/", 1)[1]] == first["given"].iloc[0]
+    assert (tool_files / "out/o2_injected.csv").is_file()

@@ -72,6 +72,15 @@ def test_overrides_parse_values_as_yaml():
         apply_overrides({"l": [1]}, ["l.3=2"])
 
 
+def test_only_true_and_false_read_as_booleans(config, tmp_path):
+    """YAML 1.1 turns off/on/yes/no into booleans: `trainer.monitor=off` must stay the word a user typed."""
+    cfg = apply_overrides({}, ["trainer.monitor=off", "a=yes", "b=No", "c=True", "d=false"])
+    assert cfg == {"trainer": {"monitor": "off"}, "a": "yes", "b": "No", "c": True, "d": False}
+    (tmp_path / "c.yaml").write_text("trainer:\n  monitor: off\n  tensorboard: false\n")
+    assert load_config(tmp_path / "c.yaml")["trainer"] == {"monitor": "off", "tensorboard": False}
+    validate(config("trainer.monitor=off"), training=True)  # accepted as the option it names
+
+
 def test_cli_short_flags_and_print_config(capsys):
     code = train.main(["--config", str(REPO / "configs/wrinkle_quick.json"), "--lr", "0.01", "--bs", "3",
                        "--epochs", "7", "--seed", "5", "--device", "cpu", "-o", "trainer.amp=bf16",

@@ -52,7 +52,7 @@ def dataset(root, split="train", **args):
 def test_class_order_is_stable_across_splits_and_runs(tmp_path):
     # Numbers sort numerically (2 before 10); names sort as text; the test split sees only some classes.
     rows = [("img/a.png", "zebra", "10", "train"), ("img/b.png", "ant", "2", "train"),
-            ("img/c.png", "moth", "7", "test"), ("img/d.png", "moth", "2", "train"),
+            ("img/c.png", "moth", "7", "test"), ("img/d.png", "moth", "7", "train"),
             ("img/e.png", "ant", "10", "val")]
     write_table(tmp_path, rows, columns=("path", "kind", "size", "split"))
     sets = [ImageTableDataset(str(tmp_path), s, csv="labels.csv", target=["kind", "size"]) for s in ("train", "val",
@@ -203,3 +203,94 @@ def test_balanced_sampler_and_auto_class_weights(tmp_path):
     loss.prepare(d)
     expected = len(d) / (3 * counts)  # scikit-learn's class_weight="balanced"
     assert np.allclose(loss.terms["age"].weight.numpy(), expected)
+
+
+def folder(root, paths):
+    """An ImageFolder: an 8x8 image at each of `paths` under root."""
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / path), np.zeros((8, 8, 3), np.uint8))
+    return root
+
+
+@pytest.mark.parametrize("cell,message", [
+    ("owl", r"labels.csv: column 'label': class\(es\) 'owl' \(split 'test', line 6\) have no training images"),
+    ("Cat", r"'Cat' \(split 'test', line 6\), 'cat' but for case have no training images"),
+])
+def test_a_class_without_training_images_is_named(tmp_path, cell, message):
+    rows = [(f"img/{i}.png", ["cat", "dog"][i % 2], "train") for i in range(4)] + [("img/t.png", cell, "test")]
+    root = write_table(tmp_path, rows, columns=("path", "label", "split"))
+    with pytest.raises(DataError, match=message + r" \(training counts"):
+        ImageTableDataset(str(root), "train", csv="labels.csv")  # the split that trains
+    assert ImageTableDataset(str(root), "test", csv="labels.csv").labels().tolist() == [0 if cell == "Cat" else 2]
+
+
+def test_a_nan_cell_is_a_missing_label_not_a_class(tmp_path):
+    rows = [(f"img/{i}.png", ["cat", "dog"][i % 2], "train") for i in range(4)] + [("img/v.png", "NaN", "val")]
+    root = write_table(tmp_path, rows, columns=("path", "label", "split"))
+    assert ImageTableDataset(str(root), "train", csv="labels.csv").classes == ["cat", "dog"]
+    with pytest.raises(DataError, match=r"labels.csv line 6: column 'label': missing label \('NaN'\)"):
+        ImageTableDataset(str(root), "val", csv="labels.csv")
+
+
+def test_a_test_only_class_folder_stops_training_before_it_starts(tmp_path, capsys):
+    import json
+
+    import train
+    from conftest import REPO
+    from utils.config import load_config
+
+    root = folder(tmp_path / "faces", [f"{s}/{c}/{i}.png" for s in ("train", "test") for c in ("cat", "dog")
+                                       for i in range(3)] + ["test/bird/0.png"])
+    cfg = load_config(REPO / "configs/image_folder_quick.json")
+    cfg["data"]["dataset"]["args"]["root"], cfg["trainer"]["save_dir"] = str(root), str(tmp_path / "saved")
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert train.main(["--config", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert "'bird' (split 'test', " in err and "test/bird/0.png" in err and "no training images" in err
+    assert "Traceback" not in err and not (tmp_path / "saved").exists()
+
+
+@pytest.mark.parametrize("layout", ["csv", "folder"])
+def test_a_split_other_than_train_val_test_is_named_not_dropped(tmp_path, layout):
+    if layout == "csv":
+        rows = [(f"img/{i}.png", ["cat", "dog"][i % 2], ["train", "valid"][i // 4]) for i in range(8)]
+        root, args = write_table(tmp_path, rows, columns=("path", "label", "split")), {"csv": "labels.csv"}
+    else:
+        root, args = folder(tmp_path, [f"{s}/{c}/0.png" for s in ("train", "valid") for c in ("cat", "dog")]), {}
+    for split in ("train", "val"):
+        with pytest.raises(DataError, match=r"\{'valid': \d\}.*in neither training nor validation.*'valid' -> 'val'"):
+            ImageTableDataset(str(root), split, **args)
+    assert len(ImageTableDataset(str(root), "valid", **args)) > 0  # asked for by name, it is read
+
+
+def test_a_flat_imagefolder_is_told_where_its_class_folders_go(tmp_path):
+    root = folder(tmp_path, ["cat/0.png", "dog/0.png"])
+    with pytest.raises(DataError, match=r"class folders \['cat', 'dog'\] but no split folders.*move them into "):
+        ImageTableDataset(str(root), "train")
+
+
+def test_an_empty_group_is_named_once(tmp_path):
+    rows = people(4, splits=("train", "test"))
+    rows[1] = (*rows[1][:3], "", "train")
+    with pytest.raises(DataError) as e:
+        dataset(write_table(tmp_path, rows), "all", heads={"gender": ["female", "male"]})
+    assert "labels.csv line 3: empty group" in str(e.value) and "nan" not in str(e.value)
+
+
+def test_bins_names_that_do_not_fit_name_the_bins_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.dataset.args.bins.age.names: 2 names for the 3 bins"):
+        dataset(write_table(tmp_path, people(4)), bins={"age": {"edges": [0, 30, 60], "names": ["young", "old"]}})
+
+
+def test_angle_bins_with_a_period_wrap_around(tmp_path):
+    angles = [350, -50, 10, 100, 200, 300, 44.9, 315]
+    rows = [(f"img/{i}.png", str(a), "train") for i, a in enumerate(angles)]
+    root = write_table(tmp_path, rows, columns=("path", "angle", "split"))
+    edges = [-45, 45, 135, 225]
+    d = ImageTableDataset(str(root), "all", csv="labels.csv", target="angle",
+                          bins={"angle": {"edges": edges, "period": 360}})
+    assert d.labels().tolist() == [int((a + 45) % 360 // 90) for a in angles]  # the quarter the angle points in
+    assert d.classes == ["-45 to 45", "45 to 135", "135 to 225", "225 to 315"]
+    with pytest.raises(DataError, match=r"-50 is below the first bin edge -45: the edges must cover the data .*period"):
+        ImageTableDataset(str(root), "all", csv="labels.csv", target="angle", bins={"angle": edges})

@@ -85,7 +85,7 @@ def test_writer_one_label_and_unlabelled(tmp_path):
         ClassPredictionWriter(tmp_path, class_names=["cat", "dog", "owl"]).write(batch, logits[:, :2])
 
 
-def test_kfold_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, one_thread):
+def test_kfold_in_two_calls_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, one_thread):
     from tools.ensemble import main as ensemble_main
     from tools.kfold import run_kfold
 
@@ -94,7 +94,8 @@ def test_kfold_predicts_every_image_once_and_ensembles_the_test_split(tmp_path, 
         f"data.dataset.args.root={root}", f"trainer.save_dir={tmp_path / 'saved'}", "device=cpu",
         "model.args.backbone=test_resnet", "trainer.epochs=1", "trainer.limit_train_batches=3", "trainer.report=false",
         "trainer.progress=none", "trainer.tensorboard=false", "trainer.train_metrics=false"])
-    summary = run_kfold(cfg, out_dir=tmp_path / "kfold", n_folds=2)
+    run_kfold(cfg, folds=[0], out_dir=tmp_path / "kfold", n_folds=2)
+    summary = run_kfold(cfg, folds=[1], out_dir=tmp_path / "kfold", n_folds=2)  # a later call adds fold 1
     oof = pd.read_csv(tmp_path / "kfold" / "oof_predictions.csv")
     labels = pd.read_csv(root / "labels.csv")
     assert sorted(oof["path"]) == sorted(labels["path"][labels["split"] == "train"])  # every image once

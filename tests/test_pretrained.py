@@ -82,7 +82,7 @@ def test_a_timm_model_takes_torchvision_naming_mapped_by_order(mobilenet, caplog
     mine = [v for k, v in model.backbone.state_dict().items()]
     theirs = [v for k, v in mobilenet.items() if not k.startswith("classifier.")]
     assert len(mine) == len(theirs) and all(torch.equal(a, b) for a, b in zip(mine, theirs))
-    assert "314 tensors mapped by order (every shape agrees)" in caplog.text
+    assert "314 tensors mapped by order, module by module" in caplog.text
     assert "1000-class classifier is not used; the heads start fresh" in caplog.text
 
 
@@ -162,3 +162,54 @@ def test_a_3d_model_loads_a_legacy_kinetics_style_checkpoint(tmp_path):
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items()
                if not k.startswith("fc.") and not k.endswith("num_batches_tracked"))
     assert isinstance(model.fc, nn.Linear) and model.fc.out_features == 5
+
+
+def _renamed(state, name=lambda i, tensor: tensor):
+    """`state` as another library might publish it: modules renamed block0, block1, ... and each module's
+    bias listed before its weight; `name` renames tensors too."""
+    modules = {}
+    for key, value in state.items():
+        module, _, tensor = key.rpartition(".")
+        modules.setdefault(module, {})[tensor] = value
+    return {f"block{i}.{name(i, t)}": tensors[t] for i, tensors in enumerate(modules.values())
+            for t in sorted(tensors, key=lambda t: t != "bias")}
+
+
+def test_tensors_mapped_by_order_go_to_their_namesakes(tmp_path, caplog):
+    torch.manual_seed(0)
+    source = ClassificationModel("test_resnet", num_classes=3).eval()
+    torch.save(_renamed(source.backbone.state_dict()), tmp_path / "renamed.pth")
+    caplog.set_level(logging.INFO, logger="facetrain")
+    model = ClassificationModel("test_resnet", num_classes=3, backbone_weights=str(tmp_path / "renamed.pth")).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model.backbone(x), source.backbone(x))
+    assert all(torch.equal(v, source.backbone.state_dict()[k]) for k, v in model.backbone.state_dict().items())
+    assert "mapped by order, module by module" in caplog.text
+    # Modules whose tensors are named otherwise cannot be paired safely: refused, not loaded by position.
+    gamma = _renamed(source.backbone.state_dict(), lambda i, t: {"weight": "gamma", "bias": "beta"}.get(t, t))
+    torch.save(gamma, tmp_path / "gamma.pth")
+    with pytest.raises(CheckpointError, match="gamma.pth: no tensor matches the test_resnet backbone"):
+        ClassificationModel("test_resnet", num_classes=3, backbone_weights=str(tmp_path / "gamma.pth"))
+
+
+def test_a_partial_load_is_a_warning(tmp_path, caplog):
+    state = ClassificationModel("test_resnet", num_classes=3).backbone.state_dict()
+    kept = dict(list(state.items())[:-len(state) // 3])  # the last third of the network is not in the file
+    torch.save(kept, tmp_path / "part.pth")
+    caplog.set_level(logging.INFO, logger="facetrain")
+    ClassificationModel("test_resnet", num_classes=3, backbone_weights=str(tmp_path / "part.pth"))
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "the test_resnet backbone: loaded" in warned and "(the rest train from scratch)" in warned
+    assert "missing key(s)" in warned
+
+
+def test_safetensors_files_load_and_a_corrupt_one_is_named(tmp_path):
+    from safetensors.torch import save_file
+
+    source = ClassificationModel("test_resnet", num_classes=3)
+    save_file(source.backbone.state_dict(), tmp_path / "model.safetensors")
+    model = ClassificationModel("test_resnet", num_classes=3, backbone_weights=str(tmp_path / "model.safetensors"))
+    assert all(torch.equal(v, source.backbone.state_dict()[k]) for k, v in model.backbone.state_dict().items())
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "model.safetensors").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="cut.safetensors: not a readable .safetensors file"):
+        ClassificationModel("test_resnet", num_classes=3, backbone_weights=str(tmp_path / "cut.safetensors"))

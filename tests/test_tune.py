@@ -1,6 +1,7 @@
 """tools/tune.py as a user runs it: a study over the learning rate of a quick config whose default is
 poor, killed mid-trial and started again; pruning of a hopeless trial; clear errors for a bad space."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -129,6 +130,7 @@ def test_a_hopeless_trial_is_pruned_before_its_last_epoch(quick):
     ("optimizer.args.lrr: {low: 1.0e-5, high: 1.0e-1}\n", "did you mean 'optimizer.args.lr'"),
     ("optimizer.args.lr: {low: 1.0e-1, high: 1.0e-5}\n", "bad range: low (0.1) must be below high (1e-05)"),
     ("optimizer.args.lr: {low: 0, high: 0.1, log: true}\n", "a log scale needs low > 0"),
+    ("optimizer.args.lr: {low: 1.0e-5, high: 0.1, log: no}\n", "log must be true or false, got 'no'"),
     ("model.args.backbone: {choices: []}\n", "choices must be a non-empty list"),
     ("model.args.backbone: {choices: [[a, b]]}\n", "Optuna stores no lists or mappings"),
     ("trainer.epochs: {type: int, low: 2, high: 8, stepp: 2}\n", "unknown field(s) ['stepp']"),
@@ -147,3 +149,55 @@ def test_a_missing_space_file_is_named(quick, tmp_path, capsys):
     tmp, _ = quick
     assert tune.main(["--config", str(tmp / "cfg.json"), "--space", str(tmp_path / "none.yaml"), "--trials", "2"]) == 2
     assert f"--space: file {tmp_path / 'none.yaml'} not found" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Trials without training (the study is under test, not the trainer): a run's best score is a smooth
+    function of its learning rate, highest at 1e-3."""
+    import trainer.training
+
+    def run(cfg, run_id=None, callbacks=()):
+        lr = cfg["optimizer"]["args"]["lr"]
+        return None, {"best": -abs(math.log10(lr) + 3), "run_dir": run_id, "last_epoch": 1, "stop_reason": None}
+
+    monkeypatch.setattr(trainer.training, "run_training", run)
+
+
+def test_a_resumed_seeded_study_draws_what_an_uninterrupted_one_would(quick, no_training):
+    tmp, cfg = quick
+    space = tuning.check_space({"optimizer.args.lr": {"low": 1e-6, "high": 3e-2, "log": True}}, cfg)
+
+    def drawn(name, *trials):
+        for n in trials:  # each call a fresh start of the same command, as after a kill or with more --trials
+            study = tuning.run_study(cfg, space, n, study_name=name, seed=0, progress=False)
+        return [t.params["optimizer.args.lr"] for t in study.trials]
+
+    resumed = drawn("resumed", 3, 6)
+    assert resumed == drawn("straight", 6)  # not the start of its stream again
+    assert len(set(resumed)) == 6 and resumed[0] == POOR_LR
+
+
+@pytest.mark.parametrize("monitor", ["min val/loss", "max val/acc"])
+def test_a_resume_that_changes_the_monitor_is_refused(quick, no_training, tmp_path, capsys, monitor):
+    tmp, _ = quick
+    argv = ["--config", str(tmp / "cfg.json"), "--space", str(tmp / "space.yaml"), "--trials", "2", "--study",
+            f"measure-{monitor[:3]}"]
+    assert tune.main([*argv[:5], "1", *argv[6:]]) == 0  # 1 trial by the config's max val/f1
+    out = tmp / "saved/tune" / argv[-1]
+    before = (out / "best_config.json").read_bytes()
+    assert tune.main([*argv, "-o", f"trainer.monitor={monitor}"]) == 2
+    err = capsys.readouterr().err
+    assert f"measures its trials by 'max val/f1', this config by '{monitor}'" in err and "Traceback" not in err
+    assert (out / "best_config.json").read_bytes() == before and len(study_of(tmp, argv[-1]).trials) == 1
+
+
+@pytest.mark.parametrize("storage,message", [("folder", "is a folder"), ("foo://db", "cannot open foo://db")])
+def test_a_bad_storage_is_named(quick, tmp_path, capsys, storage, message):
+    tmp, _ = quick
+    spec = str(tmp_path) if storage == "folder" else storage
+    assert tune.main(["--config", str(tmp / "cfg.json"), "--space", str(tmp / "space.yaml"), "--trials", "1",
+                      "--study", "nowhere", "--storage", spec]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp / "saved/tune/nowhere").exists()

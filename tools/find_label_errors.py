@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from utils.cli import int_in  # noqa: E402
 from utils.errors import DataError, USER_ERRORS  # noqa: E402
 
 log = logging.getLogger("facetrain")
@@ -55,12 +56,26 @@ def locate(path):
 
 
 def class_names(oof):
-    """{head: class names} from the labels.json tools/kfold.py writes beside its OOF files (one label: "class")."""
-    path = Path(oof).parent / "labels.json"
-    labels = json.loads(path.read_text()) if path.is_file() else None
+    """{head: class names} (None: the one label) from the labels.json tools/kfold.py writes beside its OOF
+    files, checked against the class names of the prediction columns (oof_predictions.csv) where there are."""
+    from logger.class_predictions import prob_columns
+
+    path, predictions = Path(oof).parent / "labels.json", Path(oof).parent / "oof_predictions.csv"
+    try:
+        labels = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); run tools/kfold.py again to write it") from e
     if not labels:
         return None
-    return labels.get("head_classes") or {"class": labels["classes"]}
+    names = labels.get("head_classes") or {None: labels.get("classes")}
+    columns = prob_columns(pd.read_csv(predictions, nrows=0).columns) if predictions.is_file() else {}
+    for head, cols in columns.items():
+        if head in names and list(names[head]) != [n for _, n in cols]:
+            raise DataError(f"{path} names the classes {list(names[head])}{f' of {head}' if head else ''}, but the "
+                            f"predictions in {predictions} are of {[n for _, n in cols]}: labels.json is stale or "
+                            "edited, and would misname every class. Rewrite it with those names in that order "
+                            "(or run tools/kfold.py again)")
+    return names
 
 
 def dataset_args(cfg):
@@ -174,7 +189,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Find label errors in tools/kfold.py's out-of-fold predictions.")
     p.add_argument("oof", help="a tools/kfold.py output folder, or its oof_*.csv file")
     p.add_argument("--out", help="output folder (default: <k-fold folder>/label_errors)")
-    p.add_argument("--review", type=int, default=24, help="rows drawn in review.png")
+    p.add_argument("--review", type=int_in(0), default=24, help="rows drawn in review.png")
     p.add_argument("--method", default="issues", choices=["issues", "softmin"],
                    help="segmentation image score (utils/segmentation_errors.py)")
     args = p.parse_args(argv)

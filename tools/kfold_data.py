@@ -27,12 +27,12 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from utils.config import get_path, set_path
-from utils.errors import ConfigError, DataError
+from utils.errors import ConfigError, DataError, EmptySplitError
 
 log = logging.getLogger("facetrain")
 
 
-def fold_plan(cfg, out_dir, n_folds=None, seed=0):
+def fold_plan(cfg, out_dir, n_folds=None, seed=None):
     """The plan for the config's dataset type."""
     kind = get_path(cfg, "data.dataset.type") or get_path(cfg, "data.train.dataset.type")
     plans = {"MaskFaceDataset": MaskFolds, "VideoDataset": ClipFolds, "WrinkleDataset": SegmentationFolds,
@@ -40,6 +40,18 @@ def fold_plan(cfg, out_dir, n_folds=None, seed=0):
     if kind not in plans:
         raise ConfigError(f"data.dataset.type: k-fold knows {sorted(plans)}, not {kind!r}")
     return plans[kind](cfg, Path(out_dir), n_folds, seed)
+
+
+def has_samples(cfg, split):
+    """False when the data has no `split`: an optional split (test) the config declares but the data lacks."""
+    from trainer.build import build_dataset
+
+    try:
+        build_dataset(_with_args(cfg, split, check_images=False), split)
+    except EmptySplitError as e:
+        log.warning(f"{e.args[0].split(';')[0]}: k-fold skips the test split and its fold ensemble")
+        return False
+    return True
 
 
 def _pool(cfg):
@@ -69,10 +81,12 @@ class MaskFolds:
 
     def __init__(self, cfg, out_dir, n_folds, seed):
         self.cfg = copy.deepcopy(cfg)
-        if n_folds is not None:
-            set_path(self.cfg, "data.dataset.args.n_folds", n_folds)
-        default = inspect.signature(self.dataset()).parameters["n_folds"].default
-        self.n = get_path(self.cfg, "data.dataset.args.n_folds", default)
+        for key, value in (("n_folds", n_folds), ("split_seed", seed)):  # the dataset's own folds, seeded
+            if value is not None:
+                set_path(self.cfg, f"data.dataset.args.{key}", value)
+        params = inspect.signature(self.dataset()).parameters
+        self.n = get_path(self.cfg, "data.dataset.args.n_folds", params["n_folds"].default)
+        self.seed = get_path(self.cfg, "data.dataset.args.split_seed", params["split_seed"].default)
 
     @staticmethod
     def dataset():
@@ -189,14 +203,14 @@ class ClipFolds:
     test = False
 
     def __init__(self, cfg, out_dir, n_folds, seed):
-        self.cfg, self.n = copy.deepcopy(cfg), n_folds or 5
+        self.cfg, self.n, self.seed = copy.deepcopy(cfg), n_folds or 5, seed or 0
         sets = _pool(self.cfg)
         self.classes, self.root = sets[0].classes, Path(sets[0].root)
         clips = {str(c.path): c for d in sets for c in d.clips}  # one clip listed by two splits counts once
         self.clips = list(clips.values())
         if any(c.label is None for c in self.clips):
             raise DataError("k-fold needs labelled clips; the train or val split has unlabelled ones")
-        self.fold = _split([c.label for c in self.clips], self.n, seed, stratify=True)
+        self.fold = _split([c.label for c in self.clips], self.n, self.seed, stratify=True)
         self.dir = out_dir / "folds"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.writer = {"type": "ClipPredictionWriter", "args": {"class_names": list(self.classes), "json_name": None}}
@@ -238,14 +252,14 @@ class SegmentationFolds:
     test = False
 
     def __init__(self, cfg, out_dir, n_folds, seed):
-        self.cfg, self.n = copy.deepcopy(cfg), n_folds or 5
+        self.cfg, self.n, self.seed = copy.deepcopy(cfg), n_folds or 5, seed or 0
         items = {str(image): (image, mask) for d in _pool(self.cfg) for image, mask in d.items}
         self.items = list(items.values())
         stems = pd.Series([Path(i).stem for i, _ in self.items])
         if stems.duplicated().any():
             raise DataError(f"two images named {stems[stems.duplicated()].iloc[0]!r} (in train and val); k-fold "
                             "pairs predictions by file stem: rename one")
-        self.fold = _split(np.zeros(len(self.items)), self.n, seed, stratify=False)
+        self.fold = _split(np.zeros(len(self.items)), self.n, self.seed, stratify=False)
         self.dir = out_dir / "folds"
 
     def config(self, k):

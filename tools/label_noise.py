@@ -9,9 +9,11 @@ score a ranked list against them.
 mask: k persons get the other gender in train.csv and k others their incorrect_mask and normal photos
 (--swap) exchanged (files are linked, not copied; the source's own label_fix.csv, if any, counts as known
 errors). clips: k clips of an annotation file (path,label) get another class. segmentation: k train
-masks are erased and k get strokes drawn where there is no wrinkle. Each writes injected.csv
-(level person|file, key, head, given, true, source) beside its output. `score` reports precision and
-recall of the top-n rows (default n: the number of known errors) of issues.csv or persons.csv.
+masks are erased and k get strokes drawn where there is no wrinkle. Each writes the known errors
+(level person|file, key, head, given, true, source) as injected.csv in its output folder (clips:
+<output stem>_injected.csv beside the output file), and refuses an output or truth file that exists.
+`score` reports precision and recall of the top-n rows (default n: the number of known errors) of
+issues.csv or persons.csv.
 """
 import argparse
 import json
@@ -25,7 +27,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from data_loader.mask_splits import read_csv  # noqa: E402
 from tools.kfold_data import link  # noqa: E402
+from utils.cli import int_in  # noqa: E402
 from utils.errors import DataError, USER_ERRORS  # noqa: E402
 
 SWAP = ("incorrect_mask", "normal")
@@ -45,8 +49,6 @@ def _fresh(out):
 def inject_mask(root, out, k, seed=0, swap=SWAP):
     """A copy of a face-mask data root (links) with k gender flips and k persons whose two `swap`
     photos (default incorrect_mask and normal) are exchanged."""
-    from data_loader.mask_splits import read_csv
-
     root, out = Path(root), _fresh(out)
     people = read_csv(root / "train" / "train.csv", ("id", "gender", "age", "path"), "train.csv").drop(columns="line")
     truth, known_paths = [], set()
@@ -92,25 +94,29 @@ def inject_clips(annotations, out, k, seed=0, root=None):
     """A copy of an annotation file (path,label) with k clips given another class; `root` is what its
     paths are relative to (default: the folder above the annotation file's, as in the sample)."""
     annotations, out = Path(annotations), _fresh(out)
+    truth = _fresh(out.with_name(f"{out.stem}_injected.csv"))  # its own: another call's output keeps its truth
     root = Path(root) if root else annotations.resolve().parent.parent
-    table = pd.read_csv(annotations, dtype=str, keep_default_na=False)
-    if list(table.columns[:2]) != ["path", "label"]:
-        raise DataError(f"{annotations}: expected a header path,label")
-    rng = np.random.default_rng(seed)
+    table = read_csv(annotations, ("path", "label"), "annotation file (path,label)").drop(columns="line")
     classes = sorted(set(table["label"]))
-    truth = []
+    if len(classes) < 2 or k > len(table):
+        raise DataError(f"--k {k}: {annotations} has {len(table)} clip(s) of {len(classes)} class(es); relabelling "
+                        "needs another class and at most as many clips as there are")
+    rng = np.random.default_rng(seed)
+    rows = []
     for i in rng.choice(len(table), k, replace=False):
         true = table.at[i, "label"]
         table.at[i, "label"] = rng.choice([c for c in classes if c != true])
-        truth.append(("file", _abs(root / table["path"][i]), "class", table["label"][i], true, "injected"))
+        rows.append(("file", _abs(root / table["path"][i]), "class", table["label"][i], true, "injected"))
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    return _write_truth(truth, out.with_name("injected.csv"))
+    return _write_truth(rows, truth)
 
 
 def inject_segmentation(root, out, k, seed=0):
     """A copy of a wrinkle data root (links) where k train masks are erased and k get false strokes."""
     root, out = Path(root), _fresh(out)
+    if not (root / "train" / "masks").is_dir():
+        raise DataError(f"{root} is no wrinkle data root: expected {root}/train/images/ and {root}/train/masks/")
     for split in (p for p in root.iterdir() if p.is_dir() and p.name != "train"):
         link(split, out / split.name)
     masks = sorted(p for p in (root / "train" / "masks").iterdir() if p.suffix == ".png")
@@ -153,9 +159,14 @@ def _write_truth(rows, path):
 def score(ranked, truth, n=None, head=None):
     """Precision and recall of the top-n rows of a ranked issues.csv (files) or persons.csv (persons),
     of one head's rows when `head` is given."""
-    ranked = pd.read_csv(ranked, dtype=str, keep_default_na=False) if not isinstance(ranked, pd.DataFrame) else ranked
-    truth = pd.read_csv(truth, dtype=str, keep_default_na=False) if not isinstance(truth, pd.DataFrame) else truth
+    if not isinstance(ranked, pd.DataFrame):
+        ranked = read_csv(ranked, ("head",), "ranked list (find_label_errors' issues.csv or persons.csv)")
+    if not isinstance(truth, pd.DataFrame):
+        truth = read_csv(truth, ("level", "key", "head"), "known errors (label_noise.py's injected.csv)")
     level = "person" if "person" in ranked.columns and "sample" not in ranked.columns else "file"
+    if level not in ranked.columns:
+        raise DataError("the ranked list has neither a person nor a file column; give find_label_errors' "
+                        "issues.csv or persons.csv")
     truth = truth[truth["level"] == level]
     if head is not None:
         ranked, truth = ranked[ranked["head"] == head].reset_index(drop=True), truth[truth["head"] == head]
@@ -178,7 +189,7 @@ def main(argv=None):
         q = sub.add_parser(name, help=f"copy a {what} with errors injected")
         q.add_argument("source")
         q.add_argument("out")
-        q.add_argument("--k", type=int, default=5, help="errors of each kind")
+        q.add_argument("--k", type=int_in(1), default=5, help="errors of each kind")
         q.add_argument("--seed", type=int, default=0)
         if name == "clips":
             q.add_argument("--root", help="what the file's paths are relative to (default: the folder above its own)")
@@ -187,7 +198,7 @@ def main(argv=None):
     q = sub.add_parser("score", help="precision / recall of a ranked list's top n")
     q.add_argument("ranked", help="issues.csv or persons.csv from tools/find_label_errors.py")
     q.add_argument("truth", help="injected.csv")
-    q.add_argument("--n", type=int, help="list length (default: the number of errors)")
+    q.add_argument("--n", type=int_in(1), help="list length (default: the number of errors)")
     q.add_argument("--head", help="score this head's rows alone")
     args = p.parse_args(argv)
     try:

@@ -10,16 +10,21 @@ A space file maps config keys to ranges (YAML or JSON):
 `type` may be left out: `choices` means categorical, integer bounds int, others float. Each
 trial trains as `cfg` with its values set, in `<save_dir>/tune/<study>/` (run id trialNNNN),
 and reports the monitored metric after every validation to the pruner; its value is the run's
-best monitored score. The study lives in storage on disk, so it resumes and can be shared.
+best monitored score. The study lives in storage on disk, so it resumes and can be shared; it
+remembers the monitored metric and direction it was made with, and refuses a resume that changes
+them. A seeded sampler is saved (pickled, as Optuna's docs resume one) in the study folder each time
+it draws, so a resumed study draws what an uninterrupted one would, never its first values again.
 """
 import copy
 import difflib
 import logging
 import math
 import os
+import pickle
 import warnings
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from utils.config import get_path, set_path
@@ -83,6 +88,8 @@ def check_space(space, cfg, source="space"):
                               f"got low={low!r}, high={high!r}")
         if not low < high:
             raise ConfigError(f"{where}: bad range: low ({low}) must be below high ({high})")
+        if not isinstance(spec.get("log", False), bool):  # `log: no` is the word, which would read as true
+            raise ConfigError(f"{where}: log must be true or false, got {spec['log']!r}")
         if spec.get("log") and low <= 0:
             raise ConfigError(f"{where}: bad range: a log scale needs low > 0, got {low}")
         if step is not None and (not _number(step) or step <= 0 or spec.get("log")):
@@ -134,17 +141,27 @@ def open_storage(spec, study_dir, heartbeat=60):
     SQLite files; URLs (sqlite:///, postgresql://, mysql://) go to SQLAlchemy. Database storages
     get heartbeats: the trial of a killed process is failed and retried once."""
     spec = str(spec or Path(study_dir) / "study.db")
+    if Path(spec).is_dir():
+        raise ConfigError(f"--storage: {spec} is a folder; give a file in it (study.db for SQLite, study.log for a "
+                          "journal on a network file system) or a database URL")
     if "://" not in spec and spec.endswith(".log"):
         Path(spec).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(spec))
     if "://" not in spec:
         Path(spec).parent.mkdir(parents=True, exist_ok=True)
         spec = f"sqlite:///{Path(spec).resolve()}"
+    from sqlalchemy.exc import SQLAlchemyError
+
     with warnings.catch_warnings():  # heartbeats are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+        try:
+            return optuna.storages.RDBStorage(
+                spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+        except (SQLAlchemyError, ImportError) as e:  # an unknown scheme, a missing driver, a database it cannot open
+            raise ConfigError(f"--storage: cannot open {spec}: {str(e).splitlines()[0]}. Give a .db file (SQLite), a "
+                              ".log journal file, or a database URL such as postgresql://user:password@host/db "
+                              "with its driver installed") from e
 
 
 def make_sampler(name, seed=None, startup_trials=10):
@@ -165,6 +182,35 @@ def make_pruner(name, startup_trials=3, warmup_epochs=1):
     raise ConfigError(f"--pruner: {name!r} is not one of ['median', 'hyperband', 'none']")
 
 
+def resume_sampler(name, seed, startup_trials, study, path):
+    """The sampler as it was after the study last drew (saved by `save_sampler`) when the seed and settings are
+    the same; else a new one, its seed derived from the seed and the trials there (nearby seeds of NumPy's
+    legacy generator start alike: seed + 3 drew almost the learning rates of seed)."""
+    key = (name, seed, startup_trials)
+    if seed is not None and path.is_file():
+        saved = pickle.loads(path.read_bytes())  # written by save_sampler into the study's own folder
+        if saved["key"] == key:
+            return saved["sampler"]
+    if seed is not None:
+        seed = int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0])
+    return make_sampler(name, seed, startup_trials)
+
+
+def save_sampler(sampler, key, path):
+    _atomic(path, pickle.dumps({"key": key, "sampler": sampler}))
+
+
+def check_identity(study, monitor, where):
+    """A study is measured one way: resuming it by another metric or direction would rank its trials by both."""
+    remembered = study.user_attrs.get("monitor")
+    if (remembered or monitor) != monitor or study.direction.name.lower() != ("maximize" if monitor.startswith("max")
+                                                                               else "minimize"):
+        was = remembered or study.direction.name.lower()
+        raise ConfigError(f"trainer.monitor: study {study.study_name} ({where}) measures its trials by '{was}', this "
+                          f"config by '{monitor}'; a best trial over both would be wrong. Resume it with the same "
+                          "trainer.monitor, or give a new --study")
+
+
 def study_dir_of(cfg, study_name):
     return Path(get_path(cfg, "trainer.save_dir", "saved")) / "tune" / study_name
 
@@ -172,7 +218,7 @@ def study_dir_of(cfg, study_name):
 def run_study(cfg, space, n_trials, study_name=None, storage=None, sampler="tpe", seed=None, startup_trials=10,
               pruner=None, heartbeat=60, progress=True):
     """Run trials until the study holds `n_trials` finished (complete or pruned) ones; returns the study.
-    A seeded sampler is seeded with `seed` plus the trials already there, so a resumed study draws anew."""
+    A seeded sampler resumes from its saved state, so a resumed study draws what an uninterrupted one would."""
     from .build import validate
     from .training import run_training
     from base.base_trainer import parse_monitor
@@ -187,8 +233,10 @@ def run_study(cfg, space, n_trials, study_name=None, storage=None, sampler="tpe"
     study = optuna.create_study(storage=open_storage(storage, study_dir, heartbeat), study_name=study_name,
                                 direction="maximize" if mode == "max" else "minimize", load_if_exists=True,
                                 pruner=pruner or make_pruner("median"))
-    study.sampler = make_sampler(sampler, None if seed is None else seed + len(study.trials), startup_trials)
+    check_identity(study, f"{mode} {monitor}", study_dir)
     study.set_user_attr("monitor", f"{mode} {monitor}")
+    key, sampler_file = (sampler, seed, startup_trials), study_dir / "sampler.pkl"
+    study.sampler = resume_sampler(*key, study, sampler_file)
     baseline = {k: get_path(cfg, k) for k in space}
     if all(in_space(v, space[k]) for k, v in baseline.items()):  # the config as it is, tried first
         study.enqueue_trial(baseline, skip_if_exists=True)
@@ -196,7 +244,9 @@ def run_study(cfg, space, n_trials, study_name=None, storage=None, sampler="tpe"
     log.info(f"study {study_name} ({study_dir}): {done} of {n_trials} trials finished; {mode} {monitor}")
 
     def objective(trial):
-        params = {key: suggest(trial, key, spec) for key, spec in space.items()}
+        params = {k: suggest(trial, k, spec) for k, spec in space.items()}
+        if seed is not None:
+            save_sampler(study.sampler, key, sampler_file)
         tcfg = with_params(cfg, params)
         set_path(tcfg, "trainer.save_dir", str(study_dir))
         log.info(f"trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
@@ -276,7 +326,7 @@ def _plots(study, out_dir, n_complete):
     return written
 
 
-def _atomic(path, text):
+def _atomic(path, data):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes sharing a study write in turn
-    tmp.write_text(text)
+    tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data)
     tmp.replace(path)

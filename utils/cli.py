@@ -52,5 +52,12 @@ def int_in(low, high=None):
     return parse
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows real defaults only: an option without one says in its help what happens when it is left out."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parser(description):
-    return argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return argparse.ArgumentParser(description=description, formatter_class=_Defaults)

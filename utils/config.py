@@ -19,8 +19,9 @@ REPLACE_KEY = "_replace_"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `3e-4` as a float (YAML 1.1 insists on `3.0e-4`) and refuses a key
-    given twice in one mapping (YAML would silently keep the last value)."""
+    """SafeLoader that also reads `3e-4` as a float (YAML 1.1 insists on `3.0e-4`), reads only true/false
+    as booleans (YAML 1.1 also turns on/off/yes/no into them, so `trainer.monitor=off` became False), and
+    refuses a key given twice in one mapping (YAML would silently keep the last value)."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -45,6 +46,10 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {first: [r for r in resolvers if r[0] != _BOOL]
+                                   for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 class _DuplicateKey(ValueError):

@@ -29,6 +29,10 @@ class DataError(UserError, RuntimeError):
     """A data file or folder is missing or malformed: the message names the file."""
 
 
+class EmptySplitError(DataError):
+    """A split holds no samples: an optional split (test) that the data does not have."""
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the run stops before saving anything."""
 

@@ -33,7 +33,7 @@ class Head:
 
 def read_oof(path, names=None):
     """(table with sample, file and person columns, {head: Head}); `names` {head: class names} for
-    heads style files (class ids stand in where none are given)."""
+    heads style files (key None: the one label's; class ids stand in where none are given)."""
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -53,8 +53,11 @@ def read_oof(path, names=None):
         cols = sorted((c for c in df.columns if re.fullmatch(f"{re.escape(name)}_\\d+", c)),
                       key=lambda c: int(c.rsplit("_", 1)[1]))
         if cols:
-            classes = list((names or {}).get(name) or [str(i) for i in range(len(cols))])
-            heads[name] = Head(name, df[true].astype(int).to_numpy(), df[cols].astype(float).to_numpy(), classes)
+            classes = list((names or {}).get(name) or (names or {}).get(None) or map(str, range(len(cols))))
+            if len(classes) != len(cols):
+                raise DataError(f"{path}: {len(cols)} probability columns of '{name}' but {len(classes)} class names "
+                                f"{classes} (labels.json beside it); the two must come from the same k-fold run")
+            heads[name] = Head(name, _ids(df, true, classes, path), _numbers(df, cols, path), classes)
     if len(heads) > 1:
         heads.pop("class", None)  # the combination of the other heads (mask x gender x age)
     if not heads and "label" in df.columns:
@@ -62,13 +65,31 @@ def read_oof(path, names=None):
         unknown = sorted(set(df["label"]) - set(classes))
         if unknown:
             raise DataError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
-        index = {c: i for i, c in enumerate(classes)}
-        heads["class"] = Head("class", df["label"].map(index).to_numpy(),
-                              df[[f"prob_{c}" for c in classes]].astype(float).to_numpy(), classes)
+        probs = _numbers(df, [f"prob_{c}" for c in classes], path)
+        heads["class"] = Head("class", _ids(df, "label", classes, path), probs, classes)
     if not heads:
         raise DataError(f"{path}: no head with both probabilities and given labels (<head>_0.. with true_<head>, "
                         "or prob_<class> with label); predict a labelled split (tools/kfold.py does)")
     return table, heads
+
+
+def _ids(df, column, classes, path):
+    """The class ids of a column of ids or class names; anything else is named by line."""
+    index = {**{str(i): i for i in range(len(classes))}, **{c: i for i, c in enumerate(classes)}}
+    bad = ~df[column].isin(list(index))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path} line {i + 2} ({column}): {df[column].iloc[i]!r} is neither a class id "
+                        f"0..{len(classes) - 1} nor one of the classes {classes}")
+    return df[column].map(index).to_numpy()
+
+
+def _numbers(df, columns, path):
+    values = df[columns].apply(pd.to_numeric, errors="coerce")
+    if values.isna().to_numpy().any():
+        i, j = np.argwhere(values.isna().to_numpy())[0]
+        raise DataError(f"{path} line {i + 2} ({columns[j]}): {df[columns[j]].iloc[i]!r} is not a probability")
+    return values.to_numpy(float)
 
 
 def rank(head):
