@@ -63,6 +63,46 @@ def face_crops_root(tmp_path_factory):
     return generate_face_crops(tmp_path_factory.mktemp("data") / "face_crops")
 
 
+@pytest.fixture(scope="session")
+def public_layouts(tmp_path_factory):
+    """Miniatures of the public datasets in their published layouts (tests/public_layouts.py), each built
+    on first use: public_layouts("ucf101") -> its root. Tests that damage one copy it first."""
+    import public_layouts as layouts
+
+    base, built = tmp_path_factory.mktemp("public"), {}
+
+    def root(name):
+        if name not in built:
+            built[name] = getattr(layouts, name)(base / name)
+        return built[name]
+    return root
+
+
+@pytest.fixture(scope="session")
+def ffhq_wrinkle_root(public_layouts):
+    return public_layouts("ffhq_wrinkle")
+
+
+@pytest.fixture(scope="session")
+def ffhq_crops_root(public_layouts):
+    return public_layouts("ffhq_crops")
+
+
+@pytest.fixture(scope="session")
+def ucf101_root(public_layouts):
+    return public_layouts("ucf101")
+
+
+@pytest.fixture(scope="session")
+def hmdb51_root(public_layouts):
+    return public_layouts("hmdb51")
+
+
+@pytest.fixture(scope="session")
+def kinetics_root(public_layouts):
+    return public_layouts("kinetics")
+
+
 OTHER_ACTIONS = {"fall": "trip", "walk_left": "stroll", "stand": "wait"}  # 3 classes of other names
 
 
