@@ -20,7 +20,8 @@ def test_the_recipes_are_shipped():
 ROOT_FIXTURES = {"WrinkleDataset": "wrinkle_root", "MaskFaceDataset": "mask_root",
                  "VideoDataset": "other_action_videos", "ImageTableDataset": "face_crops_root",
                  "WrinklePartDataset": "wrinkle_root", "FFHQWrinkleDataset": "ffhq_wrinkle_root",
-                 "FFHQCropWrinkleDataset": "ffhq_crops_root"}
+                 "FFHQCropWrinkleDataset": "ffhq_crops_root", "UCF101Dataset": "ucf101_root",
+                 "HMDB51Dataset": "hmdb51_root", "KineticsDataset": "kinetics_root"}
 
 
 # Seed recipes at their real input sizes (U-Net crops of 1344x1248, EfficientNet-B3 at 300x240, ...):
@@ -30,7 +31,8 @@ FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "
              "mask_multihead_effnet.json", "mask_multihead_pretrained.json", "mask_age.json", "mask_single18.json",
              "image_multihead.json", "action_resnext3d.json", "action_r3d18.json", "action_r2plus1d.json",
              # the public datasets' recipes: their own tests train them on the miniatures at tiny sizes
-             "wrinkle_ffhq_pretrain.json", "wrinkle_ffhq_finetune.json", "wrinkle_ffhq_crops.json"}
+             "wrinkle_ffhq_pretrain.json", "wrinkle_ffhq_finetune.json", "wrinkle_ffhq_crops.json",
+             "action_ucf101_r2plus1d.json", "action_hmdb51_r2plus1d.json", "action_kinetics_r2plus1d.json"}
 
 
 def _on_sample_data(name, request, tmp_path):
