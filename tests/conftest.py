@@ -78,29 +78,16 @@ def public_layouts(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
-def ffhq_wrinkle_root(public_layouts):
-    return public_layouts("ffhq_wrinkle")
+def _public_root(name):
+    @pytest.fixture(scope="session", name=f"{name}_root")
+    def root(public_layouts):
+        return public_layouts(name)
+    return root
 
 
-@pytest.fixture(scope="session")
-def ffhq_crops_root(public_layouts):
-    return public_layouts("ffhq_crops")
-
-
-@pytest.fixture(scope="session")
-def ucf101_root(public_layouts):
-    return public_layouts("ucf101")
-
-
-@pytest.fixture(scope="session")
-def hmdb51_root(public_layouts):
-    return public_layouts("hmdb51")
-
-
-@pytest.fixture(scope="session")
-def kinetics_root(public_layouts):
-    return public_layouts("kinetics")
+# ffhq_wrinkle_root, ffhq_crops_root, ucf101_root, hmdb51_root, kinetics_root: one fixture per layout
+for _name in ("ffhq_wrinkle", "ffhq_crops", "ucf101", "hmdb51", "kinetics"):
+    globals()[f"{_name}_root"] = _public_root(_name)
 
 
 OTHER_ACTIONS = {"fall": "trip", "walk_left": "stroll", "stand": "wait"}  # 3 classes of other names
