@@ -39,10 +39,12 @@ def _build_one(cfg, path):
 
 def image_tensor(image):
     """A transform's output image as a float CHW tensor, whether or not the pipeline ends in
-    Normalize / ToTensorV2 (uint8 is scaled to [0, 1], HWC is permuted)."""
+    Normalize / ToTensorV2 (uint8 is scaled to [0, 1]; an array is HWC, as albumentations gives it, with
+    any number of channels (RGB, or RGB + a texture map), and is permuted; a tensor is ToTensorV2's CHW)."""
+    hwc = not isinstance(image, torch.Tensor)
     image = torch.as_tensor(image)
     if image.dtype == torch.uint8:
         image = image.float() / 255.0
-    if image.dim() == 3 and image.shape[-1] == 3:
+    if image.dim() == 3 and hwc:
         image = image.permute(2, 0, 1).contiguous()
     return image

@@ -53,18 +53,13 @@ class VideoDataset(BaseDataset):
         self.sampler = SampleFrames(clip_len, frame_interval, num_clips, out_of_bound)
         if crops < 1 or (crop_size is not None and crop_size < 1):
             raise ValueError(f"crops and crop_size must be >= 1, got {crops} and {crop_size}")
-        self.crops, self.crop_size = crops, crop_size
+        self.crops, self.crop_size, self.on_error = crops, crop_size, on_error
         views = crops * (num_clips if layout == "CTHW" else 1)
         if views > 1 and not self.test_mode:
             raise ValueError(f"{views} views per video (num_clips x crops) are for evaluation, where the "
                              "MultiView inferer averages them; train with num_clips 1 and crops 1 (layout "
                              "TCHW takes num_clips frames for TSN)")
-        if files is not None:  # given clips (video files or frame folders), unlabelled: e.g. one upload
-            clips, self.classes = [Clip(Path(f), Path(f).stem, None) for f in files], list(classes or [])
-        elif (annotation := self._ensure_root(annotation_file)) is not None:
-            clips, self.classes = read_annotations(annotation, self.root, classes)
-        else:
-            clips, self.classes = scan_split(self.root, split, classes)
+        clips, self.classes = self.list_clips(classes, annotation_file, files)
         self.clips, self.frames, self.skipped = [], [], []
         for clip in clips:
             try:
@@ -80,6 +75,15 @@ class VideoDataset(BaseDataset):
         if not self.clips:
             raise DataError(f"{split}: no readable clip under {self.root}")
         self.labelled = all(c.label is not None for c in self.clips)
+
+    def list_clips(self, classes, annotation_file=None, files=None):
+        """(clips, class names) of this split. A published layout's dataset overrides this with the
+        reading of its own lists; everything after (checks, sampling, views) is shared."""
+        if files is not None:  # given clips (video files or frame folders), unlabelled: e.g. one upload
+            return [Clip(Path(f), Path(f).stem, None) for f in files], list(classes or [])
+        if (annotation := self._ensure_root(annotation_file)) is not None:
+            return read_annotations(annotation, self.root, classes)
+        return scan_split(self.root, self.split, classes)
 
     def _ensure_root(self, annotation_file):
         """The sample data is generated on first use; any other missing root is an error."""

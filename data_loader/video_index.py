@@ -9,6 +9,7 @@ A folder directly holding images is a clip; any other folder under a split is a 
 """
 import dataclasses
 import logging
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -136,3 +137,37 @@ def read_annotations(path, root, classes=None):
     if not clips:
         raise DataError(f"annotation file {path} lists no clips")
     return clips, list(classes or [])
+
+
+def official_list(split):
+    """Which published list a split reads where only train and test lists exist (UCF101, HMDB51): val
+    reads the test list, as torchvision's and mmaction2's readers evaluate these sets."""
+    return "train" if split == "train" else "test"
+
+
+def keep_existing(entries, on_error, source):
+    """The clips of `entries`, (Clip, where it is listed) pairs, whose file exists. A listed file that is
+    missing is a DataError naming the list and line (on_error "raise"), or is left out and logged ("skip")."""
+    missing = [(clip, where) for clip, where in entries if not clip.path.exists()]
+    if missing:
+        shown = "\n  ".join(f"{where}: {clip.path}" for clip, where in missing[:10])
+        more = f"\n  ... ({len(missing)} in all)" if len(missing) > 10 else ""
+        if on_error == "raise":
+            raise DataError(f"{len(missing)} clip(s) listed in {source} not found:\n  {shown}{more}\ncheck the data "
+                            "root and the videos folder, or set on_error: skip to leave them out")
+        log.warning(f"{len(missing)} of {len(entries)} clips listed in {source} not found, left out "
+                    f"(on_error: skip):\n  {shown}{more}")
+    gone = {id(clip) for clip, _ in missing}
+    return [clip for clip, _ in entries if id(clip) not in gone]
+
+
+def read_lines(path):
+    """(line number, stripped text) of the non-blank lines (the published lists end lines with CRLF)."""
+    return [(n, line.strip()) for n, line in enumerate(Path(path).read_text().splitlines(), start=1) if line.strip()]
+
+
+def split_numbers(folder, pattern):
+    """The split numbers (the regex `pattern`'s group) of the list files in `folder`: what an error names
+    when the configured split number has none."""
+    found = sorted({int(m.group(1)) for p in Path(folder).iterdir() if (m := re.fullmatch(pattern, p.name))})
+    return ", ".join(map(str, found)) or "none"

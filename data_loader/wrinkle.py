@@ -9,20 +9,14 @@ When there is no `<root>/<val_split>` folder, a seeded `val_fraction` of train i
 for validation (and left out of training).
 """
 import logging
-from functools import partial
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from base import BaseDataset
 from utils.errors import DataError
 from utils.registry import DATASETS
 
-from .collate import pad_collate
-from .image_io import check_complete, orient_like, read_image, read_mask, shown_size, stored_size
+from .image_io import check_complete, read_image, read_mask, shown_size, stored_size  # noqa: F401  (read_* used via this module)
+from .mask_pairs import MaskPairDataset, holdout
 from .samples import generate_sample, is_sample_root
-from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
 
@@ -39,18 +33,17 @@ def list_files(folder, exts):
 
 
 @DATASETS.register
-class WrinkleDataset(BaseDataset):
+class WrinkleDataset(MaskPairDataset):
     def __init__(self, root, split="train", transform=None, images_dir="images", masks_dir="masks",
                  val_split="val", val_fraction=0.15, split_seed=0, ignore_index=255, require_masks=True):
-        super().__init__(transform)
-        self.root, self.split, self.ignore_index = Path(root), split, ignore_index
-        self.collate_fn = partial(pad_collate, ignore_index=ignore_index)
+        super().__init__(transform, ignore_index)
+        self.root, self.split = Path(root), split
         self._ensure_root()
-        folder, holdout = split, None
+        folder, part = split, None  # part: which side of a hold-out of train this split is
         if split == val_split and not (self.root / val_split).is_dir() and val_fraction > 0:
-            folder, holdout = "train", "val"
+            folder, part = "train", "val"
         elif split == "train" and not (self.root / val_split).is_dir() and val_fraction > 0:
-            holdout = "train"
+            part = "train"
         layout = LAYOUT.format(root=self.root, split=folder, images=images_dir, masks=masks_dir)
         images_path, masks_path = self.root / folder / images_dir, self.root / folder / masks_dir
         if not images_path.is_dir():
@@ -60,18 +53,12 @@ class WrinkleDataset(BaseDataset):
         if require_masks:
             _check_pairs(images, masks, masks_path, layout)
         stems = sorted(images)
-        if holdout is not None:
-            order = np.random.default_rng(split_seed).permutation(len(stems))
-            n_val = max(1, round(val_fraction * len(stems)))
-            chosen = set(order[:n_val].tolist()) if holdout == "val" else set(order[n_val:].tolist())
-            stems = [s for i, s in enumerate(stems) if i in chosen]
-            log.info(f"{split}: no '{val_split}' folder in {self.root}; using {len(stems)} images of 'train' "
-                     f"(val_fraction={val_fraction}, split_seed={split_seed})")
+        if part is not None:
+            stems = holdout(stems, part, val_fraction, split_seed, f"images of 'train' (no '{val_split}' folder)")
         if not stems:
             raise DataError(f"no images in {images_path}; {layout}")
         self.items = [(images[s], masks.get(s)) for s in stems]
         _check_files(self.items)
-        self._pixel_counts = None
 
     def _ensure_root(self):
         if self.root.exists():
@@ -80,46 +67,6 @@ class WrinkleDataset(BaseDataset):
             raise DataError(f"data root {self.root} does not exist; "
                             + LAYOUT.format(root=self.root, split="train", images="images", masks="masks"))
         generate_sample(self.root, "wrinkle")  # the drawn faces or the real photos
-
-    def __len__(self):
-        return len(self.items)
-
-    def get(self, index):
-        image_path = self.items[index][0]
-        image, target = self.apply_transform(*self.read(index))
-        return {"input": image, "target": target,
-                "meta": {"name": image_path.stem, "image_path": str(image_path),
-                         "size": torch.tensor(image.shape[-2:])}}
-
-    def read(self, index):
-        """(image RGB uint8, mask 0/1 uint8); an unlabelled image gets an empty mask."""
-        image_path, mask_path = self.items[index]
-        image = read_image(image_path)
-        if mask_path is None:
-            return image, np.zeros(image.shape[:2], np.uint8)
-        size, orientation = stored_size(image_path)
-        mask = orient_like(read_mask(mask_path), orientation, size)  # turned as the photo is by its EXIF
-        if mask.shape != image.shape[:2]:
-            raise DataError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
-                            f"{image.shape[1]}x{image.shape[0]} (width x height); they must match")
-        return image, mask
-
-    def apply_transform(self, image, mask):
-        if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        return image_tensor(image), torch.as_tensor(np.asarray(mask)).float()
-
-    def pixel_counts(self):
-        """(wrinkle pixels, all pixels) over this split's masks; read once and cached."""
-        if self._pixel_counts is None:
-            pos = total = 0
-            for _, mask_path in self.items:
-                mask = read_mask(mask_path)
-                pos += int(mask.sum())
-                total += mask.size
-            self._pixel_counts = (pos, total)
-        return self._pixel_counts
 
 
 def _check_pairs(images, masks, masks_path, layout):

@@ -27,7 +27,7 @@ from data_loader.mask_labels import HEADS, class_names as face_class_names, head
 from data_loader.video import VideoDataset
 from data_loader.video_index import read_annotations, scan_split
 from data_loader.video_io import VIDEO_EXTS
-from data_loader.wrinkle import WrinkleDataset
+from data_loader.mask_pairs import MaskPairDataset
 from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
 from model.inference import PAD_RULE
@@ -40,7 +40,7 @@ from utils.registry import DATASETS, import_builtins
 from .preprocessing import apply, describe
 
 log = logging.getLogger("facetrain")
-FAMILIES = ((WrinkleDataset, "wrinkle"), (MaskFaceDataset, "face"), (VideoDataset, "action"))
+FAMILIES = ((MaskPairDataset, "wrinkle"), (MaskFaceDataset, "face"), (VideoDataset, "action"))
 # Dataset arguments that say where the training data was, not how a clip is sampled.
 VIDEO_DATA_ARGS = ("root", "split", "annotation_file", "classes", "verify", "on_error", "test_mode", "files")
 

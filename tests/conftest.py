@@ -63,6 +63,33 @@ def face_crops_root(tmp_path_factory):
     return generate_face_crops(tmp_path_factory.mktemp("data") / "face_crops")
 
 
+@pytest.fixture(scope="session")
+def public_layouts(tmp_path_factory):
+    """Miniatures of the public datasets in their published layouts (tests/public_layouts.py), each built
+    on first use: public_layouts("ucf101") -> its root. Tests that damage one copy it first."""
+    import public_layouts as layouts
+
+    base, built = tmp_path_factory.mktemp("public"), {}
+
+    def root(name):
+        if name not in built:
+            built[name] = getattr(layouts, name)(base / name)
+        return built[name]
+    return root
+
+
+def _public_root(name):
+    @pytest.fixture(scope="session", name=f"{name}_root")
+    def root(public_layouts):
+        return public_layouts(name)
+    return root
+
+
+# ffhq_wrinkle_root, ffhq_crops_root, ucf101_root, hmdb51_root, kinetics_root: one fixture per layout
+for _name in ("ffhq_wrinkle", "ffhq_crops", "ucf101", "hmdb51", "kinetics"):
+    globals()[f"{_name}_root"] = _public_root(_name)
+
+
 OTHER_ACTIONS = {"fall": "trip", "walk_left": "stroll", "stand": "wait"}  # 3 classes of other names
 
 

@@ -96,5 +96,16 @@ def test_load_weights_strips_ddp_and_compile_prefixes():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     state = {f"module._orig_mod.{k}": v + 1 for k, v in model.state_dict().items()}
     report = load_weights(model, state)
-    assert report == {"missing": [], "unexpected": [], "shape_mismatch": []}
+    assert report == {"missing": [], "unexpected": [], "shape_mismatch": [], "widened": []}
     assert torch.equal(model[0].bias, state["module._orig_mod.0.bias"])
+
+
+def test_load_weights_widens_a_convolution_to_more_input_channels_only_when_asked():
+    rgb, rgbt = torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3)  # an RGB stage's stem, an RGB + texture model's
+    with pytest.raises(CheckpointError, match=r"weight \(4, 3, 3, 3\) vs \(4, 4, 3, 3\)"):
+        load_weights(rgbt, rgb.state_dict())
+    report = load_weights(rgbt, rgb.state_dict(), widen=True)
+    assert report["widened"] == ["weight"] and report["shape_mismatch"] == []
+    assert torch.equal(rgbt.weight[:, :3], rgb.weight) and not rgbt.weight[:, 3].any()  # the new channel from zero
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.allclose(rgbt(torch.cat([x, torch.randn(1, 1, 8, 8)], 1)), rgb(x), atol=1e-6)

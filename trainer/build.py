@@ -32,7 +32,7 @@ TOP_LEVEL = {
     "lr_scheduler": "the LR scheduler block (optional)",
     "trainer": "training options (trainer/options.py)",
     "inference": "how the model is applied at validation/test (model/inference.py)",
-    "load_from": "weights to start from: a path, or {path, strict}",
+    "load_from": "weights to start from: a path (a * in it takes the newest match), or {path, strict}",
     "test": "test.py options: writers",
     "imports": "modules to import first, so that the components they register can be named (your own code)",
 }
@@ -153,11 +153,30 @@ def build_model(cfg, load_weights_from_config=True):
         spec = {"path": src} if isinstance(src, str) else dict(src)
         if set(spec) - {"path", "strict"} or "path" not in spec:
             raise ConfigError(f"load_from: expected a path or {{\"path\": ..., \"strict\": true}}, got {src!r}")
-        state = model_state(load_checkpoint(spec["path"]))
-        report = load_weights(model, state, strict=spec.get("strict", True), source=spec["path"])
-        log.info(f"weights from {spec['path']}: missing {len(report['missing'])}, unexpected "
-                 f"{len(report['unexpected'])}, shape mismatch {len(report['shape_mismatch'])}")
+        path = newest_match(spec["path"])
+        state = model_state(load_checkpoint(path))
+        report = load_weights(model, state, strict=spec.get("strict", True), source=path, widen=True)
+        widened = f", input channels widened (new ones start at zero): {report['widened']}" if report["widened"] else ""
+        log.info(f"weights from {path}: missing {len(report['missing'])}, unexpected {len(report['unexpected'])}, "
+                 f"shape mismatch {len(report['shape_mismatch'])}{widened}")
     return model
+
+
+def newest_match(path):
+    """`path` itself, or, when it holds a `*` (a recipe that starts from another's best checkpoint,
+    `saved/models/<name>/*/model_best.pth`), the most recently written file it matches."""
+    if "*" not in str(path):
+        return path
+    import glob
+    import os
+
+    matches = glob.glob(str(path))
+    if not matches:
+        raise ConfigError(f"load_from: no file matches {path}; train the run it names first, or give the "
+                          "checkpoint's path (-o load_from=saved/models/<name>/<run_id>/model_best.pth)")
+    newest = max(matches, key=os.path.getmtime)
+    log.info(f"load_from: {path} -> {newest} (the newest of {len(matches)})")
+    return newest
 
 
 def build_criterion(cfg):

@@ -68,7 +68,25 @@ def _signature(obj):
         return None
 
 
+def with_base_arguments(base, exclude=()):
+    """Class decorator for a subclass whose `__init__` takes its own arguments and passes `**kwargs` on to
+    `base`: it declares `base`'s arguments as its own too (all but `exclude`), so a config is checked
+    against every argument the class takes, with the base's types, before anything is built."""
+    def declare(cls):
+        own = [p for n, p in inspect.signature(cls.__init__).parameters.items()
+               if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        taken = {p.name for p in own} | set(exclude) | {"self"}
+        inherited = [p.replace(kind=p.KEYWORD_ONLY) for n, p in inspect.signature(base.__init__).parameters.items()
+                     if n not in taken and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        cls.__signature__ = inspect.Signature(own + inherited)
+        return cls
+    return declare
+
+
 def _hints(obj):
+    declared = getattr(obj, "__signature__", None)  # set by with_base_arguments
+    if isinstance(declared, inspect.Signature):
+        return {n: p.annotation for n, p in declared.parameters.items() if p.annotation is not p.empty}
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         return typing.get_type_hints(target)

@@ -93,8 +93,13 @@ def strip_prefixes(state, prefixes=("module.", "_orig_mod.")):
     return out
 
 
-def load_weights(model, state, strict=True, source="checkpoint"):
-    """Load a state dict; on mismatch raise a CheckpointError listing the differing keys."""
+def load_weights(model, state, strict=True, source="checkpoint", widen=False):
+    """Load a state dict; on mismatch raise a CheckpointError listing the differing keys.
+
+    `widen`: a convolution of the model that takes more input channels than the file's (an RGB
+    model's weights into an RGB + texture-map model) takes the file's filters for the first
+    channels and starts the others at zero, so the model computes what the file's did until the
+    new channels are trained; these keys are reported as `widened`, not as mismatched."""
     state = strip_prefixes(state)
     # Weights of modules the model no longer holds because they never ran (model/segmentation.py's
     # NeverRuns), as files written before their removal still carry them.
@@ -105,11 +110,23 @@ def load_weights(model, state, strict=True, source="checkpoint"):
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    widened = [k for k in shape if widen and _widens(own[k], state[k])]
+    shape = [k for k in shape if k not in widened]
     if strict and (missing or unexpected or shape):
         raise CheckpointError(_mismatch(source, missing, unexpected, shape, own, state))
     usable = {k: v for k, v in state.items() if k in own and k not in shape}
+    for k in widened:
+        wide = torch.zeros_like(own[k])
+        wide[:, :state[k].shape[1]] = state[k]
+        usable[k] = wide
     model.load_state_dict(usable, strict=False)
-    return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape}
+    return {"missing": missing, "unexpected": unexpected, "shape_mismatch": shape, "widened": widened}
+
+
+def _widens(own, theirs):
+    """A convolution weight (out, in, *kernel) that differs from the file's only by more input channels."""
+    return (own.dim() >= 3 and own.dim() == theirs.dim() and own.shape[1] > theirs.shape[1]
+            and own.shape[:1] + own.shape[2:] == theirs.shape[:1] + theirs.shape[2:])
 
 
 def _mismatch(source, missing, unexpected, shape, own, state):

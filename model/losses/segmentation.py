@@ -1,4 +1,4 @@
-"""Losses for binary segmentation. Targets are float masks: 1 wrinkle, 0 background,
+"""Losses for binary segmentation. Targets are float masks: 1 wrinkle, 0 background (or a soft map in [0, 1]),
 `ignore_index` (padding) ignored. Logits are (N, 1, H, W) or (N, H, W)."""
 import logging
 from typing import Literal, Optional, Union
@@ -70,3 +70,20 @@ class SoftF1Loss(nn.Module):
         fp = (p * (1 - t)).sum()
         fn = ((1 - p) * t).sum()
         return 1 - (2 * tp + self.smooth) / (2 * tp + fp + fn + self.smooth)
+
+
+@LOSSES.register
+class SoftMaskMSE(nn.Module):
+    """Mean squared error between sigmoid(logits) and a target map in [0, 1]: a regression loss for
+    soft labels such as FFHQ-Wrinkle's weak texture maps (the paper's pretraining stage regresses
+    them). Through the sigmoid the output stays a wrinkle probability map, so a fine-tuning stage
+    with a binary loss starts from the same head."""
+
+    def __init__(self, ignore_index: Optional[int] = 255):
+        super().__init__()
+        self.ignore_index = ignore_index
+
+    def forward(self, logits, target):
+        logits, target, valid = _flat(logits, target, self.ignore_index)
+        loss = (torch.sigmoid(logits) - target) ** 2
+        return (loss * valid).sum() / valid.sum().clamp_min(1)
