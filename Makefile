@@ -15,12 +15,16 @@ browser:
 			&& echo "browser: installed Debian's chromium") || echo "browser: apt-get could not install chromium"; \
 	else echo "browser: no apt-get or not root: chromium not installed, tests/test_app.py will skip"; fi
 
+# One pytest worker a core (at most 4; each holds its own copy of the sample data), each test file on
+# one worker so that its module fixtures (a shared training run, one torchrun launch) run once.
+WORKERS ?= $(shell $(PY) -c "import os; print(min(4, os.cpu_count() or 1))")
+
 test: install browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile
 
 # Also the one-batch runs of the full-size seed recipes (pytest.ini leaves them out of `make test`).
 test-full: install browser
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile -m ""
 
 demo:
 	$(PY) -m pip install -r requirements.txt

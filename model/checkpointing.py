@@ -4,7 +4,9 @@ is what lets the 1248x1344 wrinkle U-Net fit small GPUs.
 
 timm models (classifier and frame-model backbones, smp's "tu-" encoders) use timm's own
 `set_grad_checkpointing`; the stages of ResNet-style networks (smp encoders, torchvision 2D/3D
-ResNets, ResNeXt-3D) and smp's decoder blocks are wrapped in torch.utils.checkpoint. Weights
+ResNets, ResNeXt-3D) and smp's decoder blocks are wrapped in torch.utils.checkpoint, and a model
+that is one plain stack of layers in `.features` (C3D) is checkpointed stage by stage (stages end at
+each pooling layer). Weights
 and state-dict keys are unchanged. Note: a BatchNorm inside a recomputed block updates its
 running statistics twice per step (the price of every checkpointing scheme that recomputes).
 """
@@ -28,6 +30,39 @@ def _wrap(module):
 
         _CLASSES[base] = type(f"Checkpointed{base.__name__}", (base,), {"forward": forward})
     module.__class__ = _CLASSES[base]
+
+
+def _stages(sequential):
+    """The layers of a plain stack grouped into stages that end at each pooling layer: a stage's input
+    is then a pooling output, which no in-place activation of the stage overwrites."""
+    stages, current = [], []
+    for layer in sequential:
+        current.append(layer)
+        if isinstance(layer, (nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)):
+            stages.append(current)
+            current = []
+    return stages + ([current] if current else [])
+
+
+def _run(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _wrap_sequential(sequential):
+    """An nn.Sequential whose stages (_stages) are each recomputed in backward during training."""
+    base = type(sequential)
+    if ("stages", base) not in _CLASSES:
+        def forward(self, x):
+            if not (self.training and torch.is_grad_enabled()):
+                return base.forward(self, x)
+            for layers in _stages(self):
+                x = checkpoint(_run, layers, x, use_reentrant=False)
+            return x
+
+        _CLASSES["stages", base] = type(f"Checkpointed{base.__name__}", (base,), {"forward": forward})
+    sequential.__class__ = _CLASSES["stages", base]
 
 
 def _timm_or_stages(module, prefix, done):
@@ -62,7 +97,12 @@ def enable_activation_checkpointing(model):
                     if any(True for _ in block.parameters()):
                         _wrap(block)
                         done.append(f"decoder.{name}.{key}")
+    features = getattr(model, "features", None)
+    if not done and isinstance(features, nn.Sequential) and len(_stages(features)) > 1:
+        _wrap_sequential(features)  # a plain stack of layers (C3D): checkpointed stage by stage
+        done.append(f"features ({len(_stages(features))} stages)")
     if not done:
         raise ValueError(f"{type(model).__name__}: no blocks known to checkpoint (supported: timm models, "
-                         "ResNet-style networks, smp models, and models whose .backbone is one of these)")
+                         "ResNet-style networks, smp models, a plain stack of layers in .features, and models "
+                         "whose .backbone is one of these)")
     return done

@@ -17,6 +17,15 @@ from utils.registry import import_builtins  # noqa: E402
 
 import_builtins()
 
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # pytest -n N (make test): the workers share the cores
+    import torch
+
+    threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    torch.set_num_threads(threads)
+    # train.py / torchrun runs started by a test compute with as many threads as the test's own runs,
+    # so their floats sum in the same order (tests compare them exactly).
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
 TINY_MODEL = {"type": "SegmentationModel",
               "args": {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None, "classes": 1,
                        "encoder_depth": 3, "decoder_channels": [16, 8, 4]}}
@@ -150,3 +159,17 @@ def _quiet_logging():
     for h in list(logger.handlers):  # close run log files between tests
         logger.removeHandler(h)
         h.close()
+
+
+def torchrun(runs, tmp, processes=2):
+    """train.py runs in one torchrun launch of `processes` CPU processes (gloo): tests/torchrun_runs.py.
+    Returns ({run name: exit code}, the launch's output tail)."""
+    import json
+    import subprocess
+
+    (tmp / "runs.json").write_text(json.dumps(runs))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+           str(REPO / "tests/torchrun_runs.py"), str(tmp / "codes.json"), str(tmp / "runs.json")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    codes = json.loads((tmp / "codes.json").read_text()) if (tmp / "codes.json").is_file() else {}
+    return codes, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -2,13 +2,11 @@
 quick recipe under torchrun: tests/test_recipe_matrix.py)."""
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO, tiny_config
+from conftest import tiny_config, torchrun
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
 
@@ -29,16 +27,6 @@ def _config(root, save_dir, *overrides):
     return cfg
 
 
-def _torchrun(cfg, tmp_path, *args):
-    path = tmp_path / f"{cfg['name']}.json"
-    path.write_text(json.dumps(cfg))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train.py",
-           "--config", str(path), *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 def _rows(log_dir):
     with open(log_dir / "metrics.csv") as f:
         return list(csv.DictReader(f))
@@ -46,9 +34,18 @@ def _rows(log_dir):
 
 @pytest.fixture(scope="module")
 def runs(wrinkle_root, tmp_path_factory):
+    """One torchrun launch: a 2-epoch run, and a 1-epoch run resumed to 2 epochs."""
     tmp = tmp_path_factory.mktemp("ddp")
     single, _ = run_training(_config(wrinkle_root, tmp / "saved", "name=single", "data.loader.batch_size=4"))
-    _torchrun(_config(wrinkle_root, tmp / "saved", "name=ddp", "data.loader.batch_size=2"), tmp)
+    for name, epochs in (("ddp", 2), ("ddp_resumed", 1)):
+        cfg = _config(wrinkle_root, tmp / "saved", f"name={name}", "data.loader.batch_size=2", f"trainer.epochs={epochs}")
+        (tmp / f"{name}.json").write_text(json.dumps(cfg))
+    codes, output = torchrun([
+        {"name": "ddp", "argv": ["--config", str(tmp / "ddp.json")]},
+        {"name": "ddp_resumed", "argv": ["--config", str(tmp / "ddp_resumed.json")]},
+        {"name": "resume", "argv": ["--config", str(tmp / "ddp_resumed.json"), "--resume",
+                                    f"@last:{tmp / 'saved/models/ddp_resumed'}", "-o", "trainer.epochs=2"]}], tmp)
+    assert codes == {"ddp": 0, "ddp_resumed": 0, "resume": 0}, output
     return tmp, single
 
 
@@ -69,13 +66,9 @@ def test_two_processes_write_one_run_and_match_a_single_process(runs):
     assert len(ddp["rng"]) == 2  # each process's random state, for an exact resume
 
 
-def test_ddp_resume_continues_the_run(runs, wrinkle_root):
+def test_ddp_resume_continues_the_run(runs):
     tmp, single = runs
-    cfg = _config(wrinkle_root, tmp / "saved", "name=ddp_resumed", "data.loader.batch_size=2", "trainer.epochs=1")
-    _torchrun(cfg, tmp)
-    (model_dir,) = (tmp / "saved/models/ddp_resumed").iterdir()
-    _torchrun(cfg, tmp, "--resume", str(model_dir / "model_last.pth"), "-o", "trainer.epochs=2")
-    assert len(list((tmp / "saved/models/ddp_resumed").iterdir())) == 1
+    (model_dir,) = (tmp / "saved/models/ddp_resumed").iterdir()  # continued in the same run directory
     resumed = load_checkpoint(model_dir / "model_last.pth")
     assert resumed["epoch"] == 2
     for k, v in single.model.state_dict().items():  # 1 epoch + resume = 2 epochs in one go

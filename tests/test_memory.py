@@ -61,6 +61,8 @@ FAMILY_MODELS = {
     "action ResNeXt-3D": ({"type": "ResNeXt3D", "args": {"num_classes": 5, "depth": 50, "layers": [1, 1, 1, 1],
                                                          "cardinality": 8, "stem_channels": 8, "base_planes": 16}},
                           ["layer1", "layer4"], (2, 3, 4, 32, 32)),
+    "action C3D": ({"type": "C3D", "args": {"num_classes": 4, "widths": [8, 16, 32]}},
+                   ["features (3 stages)"], (2, 3, 8, 32, 40)),
 }
 
 

@@ -43,7 +43,9 @@ def test_an_imagenet_encoder_finds_thin_wrinkles_on_real_photos_where_scratch_do
 
 
 def test_imagenet_weights_learn_the_mask_sample_faces_faster_than_scratch(tmp_path, one_thread):
-    """The quick multi-head recipe on 64x48 crops of half-size photos, 4 epochs: macro F1 over the 18 classes."""
+    """The quick multi-head recipe on 64x48 crops of half-size photos, 6 epochs: macro F1 over the 18 classes.
+    (After 4 epochs the ImageNet start ranged 0.24-0.40 over seeds 42, 1, 2; after 6, 0.39-0.49 against
+    0.08-0.13 from scratch.)"""
     root = generate_mask_dataset(tmp_path / "mask_faces", n_train=24, n_eval=1, seed=5, size=(192, 256))
 
     def half_size(cfg):
@@ -52,6 +54,6 @@ def test_imagenet_weights_learn_the_mask_sample_faces_faster_than_scratch(tmp_pa
             cfg["data"][split]["transform"][1]["args"].update(height=64, width=48)
 
     pretrained, scratch = pretrained_and_scratch("mask_multihead_pretrained_quick.json", "model.args.backbone_weights",
-                                                 tmp_path, (f"data.dataset.args.root={root}", "trainer.epochs=4"),
+                                                 tmp_path, (f"data.dataset.args.root={root}", "trainer.epochs=6"),
                                                  half_size)
     assert pretrained >= 0.3 and pretrained >= scratch + 0.2, (pretrained, scratch)

@@ -36,7 +36,8 @@ def _watch_forward(model_cls, monkeypatch):
 @pytest.mark.parametrize("amp, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_amp_runs_the_forward_in_low_precision(config, monkeypatch, amp, dtype):
     seen = _watch_forward(Trainer, monkeypatch)
-    trainer, _ = run_training(config(f"trainer.amp={amp}", "trainer.epochs=1", "trainer.limit_train_batches=2"))
+    trainer, _ = run_training(config(f"trainer.amp={amp}", "trainer.epochs=1", "trainer.limit_train_batches=2",
+                                     "trainer.limit_val_batches=1"))
     assert {d for _, d in seen} == {dtype}
     row = _csv(trainer)[0]
     assert float(row["train/loss"]) == pytest.approx(float(row["train/loss"]))  # finite, logged

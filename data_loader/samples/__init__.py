@@ -53,5 +53,11 @@ def generate_once(root, what, generate):
 
     if dist.is_main():
         logging.getLogger("facetrain").info(f"sample {what} not found: generating it at {root} (first use only)")
-        generate(root)
+        try:
+            generate(root)
+        except (OSError, ValueError):
+            # The generators build in a temporary folder and rename it into place: when another process
+            # (a second run started at the same time) got there first, its complete copy is used.
+            if not Path(root).is_dir():
+                raise
     dist.barrier()
