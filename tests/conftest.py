@@ -173,3 +173,17 @@ def torchrun(runs, tmp, processes=2):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     codes = json.loads((tmp / "codes.json").read_text()) if (tmp / "codes.json").is_file() else {}
     return codes, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+def die_at_epoch(monkeypatch, epoch):
+    """The training process dies (KeyboardInterrupt) as epoch `epoch` starts: on disk, what a kill
+    during that epoch leaves (model_last.pth of the epoch before)."""
+    from trainer import Trainer
+
+    real = Trainer.train_epoch
+
+    def train_epoch(self, e):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real(self, e)
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)

@@ -15,10 +15,10 @@ import torch
 
 import train
 from commands import test_cli
-from conftest import torchrun
+from conftest import die_at_epoch, torchrun
 from recipes import QUICK, on_sample_data
 from tools import export
-from trainer import Trainer, run_training
+from trainer import run_training
 from utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -88,22 +88,11 @@ def test_test_py_scores_what_validation_logged_and_the_export_runs(name, referen
     assert export.main(["--resume", str(best), "--format", "onnx", "--out", str(tmp_path / "model.onnx")]) == 0
 
 
-def _die_at_epoch(monkeypatch, epoch):
-    """The process dies as epoch `epoch` starts: on disk, what a kill during that epoch leaves."""
-    real = Trainer.train_epoch
-
-    def train_epoch(self, e):
-        if e == epoch:
-            raise KeyboardInterrupt
-        return real(self, e)
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
-
-
 @pytest.mark.parametrize("name", QUICK)
 def test_resume_after_the_process_died(name, request, reference, tmp_path, monkeypatch):
     cfg = _config(name, request, tmp_path, "deterministic=true")
     with monkeypatch.context() as m:
-        _die_at_epoch(m, 2)
+        die_at_epoch(m, 2)
         with pytest.raises(KeyboardInterrupt):
             run_training(cfg)
     (run_dir,) = (tmp_path / "saved/models" / cfg["name"]).iterdir()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import die_at_epoch
 from trainer import Trainer, run_training
 from utils.checkpoint import load_checkpoint
 from utils.errors import NonFiniteLossError
@@ -15,17 +16,6 @@ def _rows(path):
         return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(f)]
 
 
-def _interrupt_at(monkeypatch, epoch):
-    real = Trainer.train_epoch
-
-    def train_epoch(self, e):
-        if e == epoch:
-            raise KeyboardInterrupt
-        return real(self, e)
-
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
-
-
 def test_resume_gives_identical_weights_to_an_uninterrupted_run(config, monkeypatch):
     common = ["deterministic=true", "trainer.epochs=4", "trainer.ema={decay: 0.9}", "trainer.limit_train_batches=2",
               "trainer.swa={start_epoch: 2, lr: 0.002}"]
@@ -34,7 +24,7 @@ def test_resume_gives_identical_weights_to_an_uninterrupted_run(config, monkeypa
     # Same run with 2 data workers, killed at the start of epoch 3, then resumed.
     cfg = config(*common, "name=interrupted", "data.loader.num_workers=2")
     with monkeypatch.context() as m:
-        _interrupt_at(m, 3)
+        die_at_epoch(m, 3)
         with pytest.raises(KeyboardInterrupt):
             run_training(cfg)
     run_dir = next((straight.paths.save_dir / "models" / "interrupted").iterdir())
