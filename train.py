@@ -8,7 +8,7 @@ import sys
 
 from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve
 from utils.config import dump
-from utils.errors import NonFiniteLossError, USER_ERRORS
+from utils.errors import USER_ERRORS, NonFiniteLossError
 
 
 def main(argv=None):

@@ -25,8 +25,17 @@ from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .image_io import check_complete, read_image
-from .mask_labels import (DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, class_names,
-                          encode, head_classes)
+from .mask_labels import (
+    DEFAULT_AGE_BINS,
+    HEADS,
+    MASK_FILES,
+    NUM_CLASSES,
+    age_bin,
+    check_age_bins,
+    class_names,
+    encode,
+    head_classes,
+)
 from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
 from .samples import generate_once, is_sample_root
 from .transforms import image_tensor

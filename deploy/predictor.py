@@ -23,11 +23,12 @@ import torch.nn as nn
 
 from data_loader import build_transform
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.mask_labels import HEADS, class_names as face_class_names, head_classes
+from data_loader.mask_labels import HEADS, head_classes
+from data_loader.mask_labels import class_names as face_class_names
+from data_loader.mask_pairs import MaskPairDataset
 from data_loader.video import VideoDataset
 from data_loader.video_index import read_annotations, scan_split
 from data_loader.video_io import VIDEO_EXTS
-from data_loader.mask_pairs import MaskPairDataset
 from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
 from model.inference import PAD_RULE

@@ -72,7 +72,8 @@ def drop_classifier(model):
 @MODELS.register
 class ClassificationModel(nn.Module):
     def __init__(self, backbone: str = "efficientnet_b3", num_classes: Optional[int] = None,
-                 heads: Optional[dict] = None, pretrained: Union[bool, str] = False, backbone_weights: Optional[str] = None,
+                 heads: Optional[dict] = None, pretrained: Union[bool, str] = False,
+                 backbone_weights: Optional[str] = None,
                  drop_rate: float = 0.0, in_chans: int = 3, **backbone_args):
         super().__init__()
         self.backbone_name = backbone

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from utils.registry import MODELS
 
-from .finetune import freeze_until as freeze, load_pretrained
+from .finetune import freeze_until as freeze
+from .finetune import load_pretrained
 
 log = logging.getLogger("facetrain")
 

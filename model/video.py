@@ -19,7 +19,8 @@ import torchvision.models.video as tv_video
 
 from utils.registry import MODELS, unknown_name
 
-from .finetune import freeze_until as freeze, load_pretrained
+from .finetune import freeze_until as freeze
+from .finetune import load_pretrained
 from .pretrained import hub_weights, is_weights_file
 
 log = logging.getLogger("facetrain")

@@ -231,5 +231,6 @@ def test_class_names_of_metrics_and_writers_must_be_the_datasets_classes(action_
     resolve_classes(cfg, ds)  # the shipped recipe agrees with itself
     swapped = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
     cfg["test"]["writers"][0].setdefault("args", {})["class_names"] = swapped
-    with pytest.raises(ConfigError, match=r"test\.writers\.0\.args\.class_names: .* differs from the dataset's classes"):
+    message = r"test\.writers\.0\.args\.class_names: .* differs from the dataset's classes"
+    with pytest.raises(ConfigError, match=message):
         resolve_classes(cfg, ds)

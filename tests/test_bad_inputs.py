@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import train
-from conftest import tiny_config
 from commands import test_cli
+from conftest import tiny_config
 from tiny_checkpoints import tiny_checkpoint
 from tools import ensemble, export, extract_frames, score_submission
 

@@ -59,7 +59,8 @@ def scores_agree_at_both_batch_sizes(trainer, tmp, table, index):
     logged val/* score of the best epoch, and the per-sample table it writes, agree. Returns the tables."""
     row, tables = logged(trainer), {}
     for bs in (VAL_BS, 1):
-        test = run_test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
+        test = run_test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val",
+                           "--bs", str(bs))
         keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
         same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
         tables[bs] = pd.read_csv(tmp / f"val_{bs}/{table}", dtype={index: str}).set_index(index)

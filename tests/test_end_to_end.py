@@ -9,10 +9,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 import train
-from conftest import tiny_config
 from commands import test_cli
+from conftest import tiny_config
 from logger.progress import Progress
-
 
 
 @pytest.fixture(scope="module")

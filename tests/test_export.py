@@ -105,8 +105,9 @@ def test_the_exported_model_matches_pytorch_and_carries_its_preprocessing(kind, 
 
 def test_an_onnx_wrinkle_model_takes_any_size_and_its_metadata_is_enough_to_use_it(exported):
     """Preprocess with nothing but the metadata; the result is the predictor's wrinkle map."""
-    from deploy.predictor import Predictor
     from skimage import data
+
+    from deploy.predictor import Predictor
 
     ckpt, out = exported("wrinkle", "onnx")
     _, run, meta = load_onnx(out)

@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 import train
-from conftest import REPO
 from commands import test_cli
+from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
 from tools import ensemble, kfold, score_submission
 from utils.config import apply_overrides, load_config

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from commands import test_cli
+from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
 from tools import ensemble
 from trainer import run_training

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 import train
-from conftest import REPO, TINY_MODEL, tiny_config
 from commands import test_cli
+from conftest import REPO, TINY_MODEL, tiny_config
 from data_loader.face_regions import FaceRegions
 from tools import compare_runs, train_parts
 from utils.config import apply_overrides, load_config

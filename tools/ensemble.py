@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
 
-from data_loader.mask_labels import HEADS, NUM_CLASSES  # noqa: E402
-from logger.class_predictions import check_probabilities, ensemble_files, prob_columns  # noqa: E402
-from model.face_decode import class_from_heads, heads_from_class  # noqa: E402
-from utils.errors import DataError  # noqa: E402
+from data_loader.mask_labels import HEADS, NUM_CLASSES
+from logger.class_predictions import check_probabilities, ensemble_files, prob_columns
+from model.face_decode import class_from_heads, heads_from_class
+from utils.errors import DataError
 
 GROUPS = {"class": NUM_CLASSES, **HEADS}
 

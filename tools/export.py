@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
+from utils.errors import USER_ERRORS, ConfigError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TORCHSCRIPT_METADATA = "metadata.json"
@@ -107,8 +107,8 @@ def main(argv=None):
     p.add_argument("--no-check", action="store_true", help="skip running the exported file against PyTorch")
     args = p.parse_args(argv)
 
-    from logger import setup_logging
     from deploy.predictor import Predictor
+    from logger import setup_logging
 
     setup_logging()
     if args.opset is not None and args.format == "onnx" and not MIN_OPSET <= args.opset <= _max_opset():
@@ -132,7 +132,8 @@ def main(argv=None):
         try:
             diff = check(predictor, out, args.format)
         except Exception as e:  # e.g. an opset this onnxruntime does not implement
-            print(f"error: {out} was written but does not run in {'onnxruntime' if args.format == 'onnx' else 'torch.jit'}"
+            runtime = "onnxruntime" if args.format == "onnx" else "torch.jit"
+            print(f"error: {out} was written but does not run in {runtime}"
                   f": {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
             return 1
         print(f"checked at batch 3: max |{args.format} - pytorch| = {diff:.2e}")

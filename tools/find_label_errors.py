@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from utils.cli import int_in  # noqa: E402
-from utils.errors import DataError, USER_ERRORS  # noqa: E402
+from utils.cli import int_in
+from utils.errors import USER_ERRORS, DataError
 
 log = logging.getLogger("facetrain")
 OOF_FILES = ("oof_probabilities.csv", "oof_segmentation.csv", "oof_predictions.csv")

@@ -37,11 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.ensemble import average, read_probabilities, write_outputs  # noqa: E402
-from tools.kfold_data import fold_plan, has_samples  # noqa: E402
-from utils.cli import add_config_args, int_in, parser, resolve  # noqa: E402
-from utils.config import get_path, save_config, set_path  # noqa: E402
-from utils.errors import ConfigError, DataError, USER_ERRORS  # noqa: E402
+from tools.ensemble import average, read_probabilities, write_outputs
+from tools.kfold_data import fold_plan, has_samples
+from utils.cli import add_config_args, int_in, parser, resolve
+from utils.config import get_path, save_config, set_path
+from utils.errors import USER_ERRORS, ConfigError, DataError
 
 log = logging.getLogger("facetrain")
 

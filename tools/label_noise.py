@@ -23,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import cv2
+import numpy as np
+import pandas as pd
 
-from data_loader.mask_splits import read_csv  # noqa: E402
-from tools.kfold_data import link  # noqa: E402
-from utils.cli import int_in  # noqa: E402
-from utils.errors import DataError, USER_ERRORS  # noqa: E402
+from data_loader.mask_splits import read_csv
+from tools.kfold_data import link
+from utils.cli import int_in
+from utils.errors import USER_ERRORS, DataError
 
 SWAP = ("incorrect_mask", "normal")
 

@@ -7,11 +7,11 @@ A dataset declares its labels by one of two attributes:
 `resolve_classes(cfg, dataset)` fills, in a copy of the config, what a component takes and the
 config leaves out. A metric with `"key": "*"` becomes one metric per head of the data, and
 MultiHeadLoss's `heads: {"*": block}` the loss of every head not named, so a multi-head recipe
-runs on data with other heads when only the label columns change. It fills the model's `num_classes` or `heads`, a metric's or writer's `num_classes` and
-`class_names` (per `key` for one head), a batch mixer's `num_classes`; values the config gives must
-agree (a drifted copy would mislabel predictions without an error), and per-class loss weights
-must have one value per class. The dataset's own list is pinned in `data.dataset.args` where the
-dataset takes it, so every split and every later run numbers the classes the same way. The
+runs on data with other heads when only the label columns change. It fills the model's `num_classes` or `heads`,
+a metric's or writer's `num_classes` and `class_names` (per `key` for one head), a batch mixer's `num_classes`;
+values the config gives must agree (a drifted copy would mislabel predictions without an error),
+and per-class loss weights must have one value per class. The dataset's own list is pinned in `data.dataset.args`
+where the dataset takes it, so every split and every later run numbers the classes the same way. The
 resolved config travels in every checkpoint, with the labels themselves (`labels`), to test.py,
 the predictor, the web demo and the export.
 """

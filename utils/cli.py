@@ -46,8 +46,8 @@ def int_in(low, high=None):
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}"
-                                             f", got {text!r}")
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {text!r}")
         return value
     return parse
 

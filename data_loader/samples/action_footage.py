@@ -23,7 +23,8 @@ import sys
 import cv2
 import numpy as np
 
-from .action_clips import main as _main, write_clip_dataset
+from .action_clips import main as _main
+from .action_clips import write_clip_dataset
 from .photos import pick_photo
 
 SAMPLE_ROOT = "data/samples/action_footage"

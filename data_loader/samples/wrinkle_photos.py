@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from .photos import PHOTOS, pick_photo
-from .wrinkle import _curve, main as _main, write_wrinkle_dataset
+from .wrinkle import _curve, write_wrinkle_dataset
+from .wrinkle import main as _main
 
 SAMPLE_ROOT = "data/samples/wrinkle_photos"
 MAX_POSITIVE = 0.003  # fraction of an image's pixels
