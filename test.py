@@ -1,8 +1,10 @@
 """Evaluate a trained checkpoint and write its predictions.
 
-    python test.py --resume saved/models/wrinkle_wbce/<run_id>/model_best.pth
-    python test.py --resume .../model_best.pth --split val --tune-threshold
-    python test.py --resume .../model_best.pth -o data.dataset.args.root=/data/other_faces
+    python test.py --checkpoint saved/models/wrinkle_wbce/<run_id>/model_best.pth
+    python test.py --checkpoint .../model_best.pth --split val --tune-threshold
+    python test.py --checkpoint .../model_best.pth -o data.dataset.args.root=/data/other_faces
+
+`--resume` (the name of earlier versions) is accepted for `--checkpoint`.
 
 The config travels inside the checkpoint; --config (a delta) and -o still override it.
 """
@@ -15,7 +17,8 @@ from utils.errors import USER_ERRORS
 
 def main(argv=None):
     p = add_config_args(parser("Evaluate a checkpoint and write predictions."))
-    p.add_argument("-r", "--resume", required=True, help="checkpoint to evaluate (model_best.pth)")
+    p.add_argument("--checkpoint", "-r", "--resume", dest="checkpoint", required=True,
+                   help="checkpoint to evaluate (model_best.pth); --resume is an alias")
     p.add_argument("--split", help="data split to evaluate (default: test if the config has one, else val)")
     p.add_argument("--out", help="output folder (default: <checkpoint dir>/test-<split>)")
     p.add_argument("--weights", choices=["auto", "model", "ema", "swa"], default="auto",
@@ -34,13 +37,13 @@ def main(argv=None):
 
     setup_logging()
     try:
-        cfg = checkpoint_config(args.resume)
+        cfg = checkpoint_config(args.checkpoint)
         split = args.split or ("test" if "test" in cfg.get("data", {}) else "val")
         cfg = resolve(args, cfg, (("bs", f"data.{split}.loader.batch_size"),))
         if args.print_config:
             print(dump(cfg))
             return 0
-        run_test(cfg, args.resume, split=split, out_dir=args.out, weights=args.weights,
+        run_test(cfg, args.checkpoint, split=split, out_dir=args.out, weights=args.weights,
                  tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"),
                  threshold=args.threshold)
     except USER_ERRORS as e:

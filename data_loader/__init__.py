@@ -9,7 +9,7 @@ from . import (
     kinetics,
     mask_faces,
     pad_to_multiple,
-    samplers,
+    sample_weights,
     transforms,
     ucf101,
     video,

@@ -13,8 +13,8 @@ from typing import Literal, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from model.targets import is_soft
 from utils.registry import BATCH_TRANSFORMS
+from utils.targets import is_soft
 
 from .mask_labels import HEADS as FACE_HEADS
 

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from base import BaseDataset
+from samples import generate_sample, is_sample_root
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .clip_sampling import SampleFrames
 from .collate import same_size_collate
-from .samples import generate_sample, is_sample_root
 from .video_index import LAYOUT, Clip, read_annotations, scan_split
 from .video_io import check_frame_sizes, count_video_frames, list_frame_files, read_frame_files, read_video_frames
 

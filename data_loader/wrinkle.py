@@ -11,12 +11,12 @@ for validation (and left out of training).
 import logging
 from pathlib import Path
 
+from samples import generate_sample, is_sample_root
 from utils.errors import DataError
 from utils.registry import DATASETS
 
 from .image_io import check_complete, read_image, read_mask, shown_size, stored_size  # noqa: F401  (read_* used via this module)
 from .mask_pairs import MaskPairDataset, holdout
-from .samples import generate_sample, is_sample_root
 
 log = logging.getLogger("facetrain")
 

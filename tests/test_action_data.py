@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import REPO
-from data_loader.samples import action_clips
-from data_loader.samples.action_clips import CLASSES, render_clip
 from data_loader.transforms import build_transform
 from data_loader.video import VideoDataset
+from samples import action_clips
+from samples.action_clips import CLASSES, render_clip
 from utils.builder import build
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS
@@ -200,7 +200,7 @@ def test_annotation_file_errors_name_the_row(action_root, tmp_path):
 
 
 def test_class_balanced_sampling_and_auto_class_weights_work_on_clips(action_root):
-    from data_loader.samplers import ClassBalanced
+    from data_loader.sample_weights import ClassBalanced
     from model.losses.classification import CrossEntropy
 
     ds = VideoDataset(action_root / "videos", "train", clip_len=2, classes=list(CLASSES))

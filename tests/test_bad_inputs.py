@@ -71,7 +71,7 @@ def test_a_resume_that_fails_on_bad_data_leaves_the_run_as_it_was(wrinkle_root, 
 def test_a_folder_given_as_checkpoint_lists_its_files(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     tiny_checkpoint("wrinkle", tmp_path / "run/model_best.pth")
-    code, err = _run_main(test_cli.main, ["--resume", str(tmp_path / "run")], capsys)
+    code, err = _run_main(test_cli.main, ["--checkpoint", str(tmp_path / "run")], capsys)
     assert code == 2 and "is a folder" in err and "model_best.pth" in err
 
 
@@ -118,7 +118,7 @@ def test_extract_frames_refuses_a_negative_size(tmp_path, capsys):
 
 def test_export_refuses_an_opset_it_cannot_write_and_writes_nothing(tmp_path, capsys):
     ckpt = tiny_checkpoint("wrinkle", tmp_path / "w.pth")
-    code, err = _run_main(export.main, ["--resume", str(ckpt), "--opset", "3", "--out", str(tmp_path / "w.onnx")],
+    code, err = _run_main(export.main, ["--checkpoint", str(ckpt), "--opset", "3", "--out", str(tmp_path / "w.onnx")],
                           capsys)
     assert code == 2 and "--opset 3" in err and "Traceback" not in err
     assert not (tmp_path / "w.onnx").exists()

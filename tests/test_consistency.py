@@ -35,12 +35,12 @@ def logged(trainer, epoch=None):
 
 def run_test_py(ckpt, out, *args):
     """test.py on `ckpt` into `out`; its metrics.json."""
-    assert test_cli.main(["--resume", str(ckpt), "--out", str(out), *args]) == 0
+    assert test_cli.main(["--checkpoint", str(ckpt), "--out", str(out), *args]) == 0
     return json.loads((out / "metrics.json").read_text())
 
 
 def exported(ckpt, out, *args):
-    assert export.main(["--resume", str(ckpt), "--out", str(out), "--no-check", *args]) == 0
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out), "--no-check", *args]) == 0
     return ExportClient(out)
 
 
@@ -146,7 +146,7 @@ def test_wrinkle_tta_averages_the_flipped_view_back_in_place(wrinkle_run, wrinkl
 
 def test_swa_weights_are_only_served_from_the_swa_file(wrinkle_run, capsys):
     trainer, _ = wrinkle_run
-    assert test_cli.main(["--resume", str(trainer.paths.models / "model_best.pth"), "--weights", "swa",
+    assert test_cli.main(["--checkpoint", str(trainer.paths.models / "model_best.pth"), "--weights", "swa",
                           "--split", "val"]) == 2
     assert "only model_swa.pth holds SWA weights" in capsys.readouterr().err
     swa = Predictor.from_checkpoint(trainer.paths.models / "model_swa.pth")
@@ -216,7 +216,7 @@ def test_face_scores_and_probabilities_agree(face_run, mask_root):
 # ----------------------------------------------------------------------------- any labelled image set
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
-    from data_loader.samples.face_crops import generate_face_crops
+    from samples.face_crops import generate_face_crops
 
     tmp = tmp_path_factory.mktemp("image_heads")
     root = generate_face_crops(tmp / "face_crops")

@@ -101,7 +101,7 @@ def test_regions_follow_the_eyes_found_by_the_landmark_provider():
 
 
 def test_the_lbp_detector_places_the_regions_on_a_synthetic_aligned_face():
-    from data_loader.samples.wrinkle import FACE_REGIONS, render_face
+    from samples.wrinkle import FACE_REGIONS, render_face
 
     image, _ = render_face(np.random.default_rng(3), 330, 300)
     image = image[..., ::-1].copy()  # BGR -> RGB

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from commands import test_cli
 from conftest import REPO
-from data_loader.samples.face_crops import generate_face_crops
 from logger.class_predictions import ClassPredictionWriter
+from samples.face_crops import generate_face_crops
 from tools import find_label_errors
 from trainer import run_training
 from trainer.testing import load_model
@@ -34,7 +34,7 @@ def run(tmp_path_factory, one_thread):
         "trainer.train_metrics=false", "data.train.loader.sampler={type: ClassBalanced, args: {key: angle}}"])
     trainer, _ = run_training(cfg)
     best = trainer.paths.models / "model_best.pth"
-    assert test_cli.main(["--resume", str(best), "--out", str(tmp / "test")]) == 0
+    assert test_cli.main(["--checkpoint", str(best), "--out", str(tmp / "test")]) == 0
     return tmp / "test", best, trainer.paths, root
 
 
@@ -137,7 +137,7 @@ def test_imagefolder_recipe_runs_on_other_classes_with_only_the_root_overridden(
         "trainer.tensorboard=false", "data.loader.batch_size=4"])
     trainer, _ = run_training(cfg)
     out = tmp_path / "test"
-    assert test_cli.main(["--resume", str(trainer.paths.models / "model_best.pth"), "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", str(trainer.paths.models / "model_best.pth"), "--out", str(out)]) == 0
     table = pd.read_csv(out / "predictions.csv")
     assert list(table.columns) == ["path", "label", "prediction", "confidence", "prob_angry", "prob_happy", "prob_sad"]
     assert table["label"].tolist() == [p.split("/")[1] for p in table["path"]] and len(table) == 12

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.samples.action_clips import CLASSES
-from data_loader.samples.mask_faces import generate_mask_dataset
 from data_loader.video_index import read_annotations
+from samples.action_clips import CLASSES
+from samples.mask_faces import generate_mask_dataset
 from tools import find_label_errors, kfold, label_noise
 from utils.config import apply_overrides, load_config
 

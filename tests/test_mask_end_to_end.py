@@ -56,7 +56,7 @@ def test_a_run_logs_every_head_and_saves_confusion_matrices(run, mask_root):
 def test_test_py_writes_the_submission_in_info_csv_order(run, mask_root):
     tmp, run_dir = run
     out = tmp / "eval_pred"
-    assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(out)]) == 0
     info = pd.read_csv(mask_root / "eval/info.csv", dtype=str)
     sub = pd.read_csv(out / "submission.csv", dtype={"ImageID": str})
     assert (out / "submission.csv").read_text().splitlines()[0] == "ImageID,ans"  # no index column
@@ -75,7 +75,7 @@ def test_test_py_writes_the_submission_in_info_csv_order(run, mask_root):
 def test_test_py_on_the_labelled_split_reports_what_sklearn_computes(run, mask_root):
     tmp, run_dir = run
     out = tmp / "val_pred"
-    assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--split", "val", "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--split", "val", "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
     pred = pd.read_csv(out / "predictions.csv", dtype={"ImageID": str})
     val = MaskFaceDataset(mask_root, "val", label_fix="label_fix.csv")  # targets are the true (fixed) labels
@@ -90,7 +90,7 @@ def test_skipped_eval_images_keep_their_row_and_are_counted(run, mask_root, tmp_
     root = shutil.copytree(mask_root, tmp_path / "copy")
     info = pd.read_csv(root / "eval/info.csv", dtype=str)
     (root / "eval/images" / info["ImageID"][2]).unlink()
-    args = ["--resume", str(run_dir / "model_best.pth"), "--out", str(tmp_path / "o"), "-o",
+    args = ["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(tmp_path / "o"), "-o",
             f"data.dataset.args.root={root}"]
     assert test_cli.main(args) == 2  # a missing file is an error by default
     assert test_cli.main(args + ["data.dataset.args.on_error=skip"]) == 0
@@ -104,7 +104,7 @@ def test_ensemble_averages_probability_files_and_score_matches_sklearn(run, mask
     files = []
     for i, views in enumerate(("[identity, hflip]", "[identity]")):
         out = tmp_path / f"m{i}"
-        assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--out", str(out),
+        assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(out),
                               "-o", f"inference.args.views={views}"]) == 0
         files.append(out / "probabilities.csv")
     info = mask_root / "eval/info.csv"

@@ -31,7 +31,7 @@ def recipe(name, root, save_dir, *overrides):
 
 
 def predict(checkpoint, out, *args):
-    assert test_cli.main(["--resume", str(checkpoint), "--out", str(out), *args]) == 0
+    assert test_cli.main(["--checkpoint", str(checkpoint), "--out", str(out), *args]) == 0
     return pd.read_csv(out / "probabilities.csv", dtype={"ImageID": str})
 
 

@@ -1,7 +1,7 @@
 """Export a trained checkpoint to ONNX or TorchScript, with its class names and preprocessing inside.
 
-    python tools/export.py --resume saved/models/mask_multihead_quick/<run_id>/model_best.pth --format onnx
-    python tools/export.py --resume .../model_best.pth --format torchscript --out deploy/mask.pt
+    python tools/export.py --checkpoint saved/models/mask_multihead_quick/<run_id>/model_best.pth --format onnx
+    python tools/export.py --checkpoint .../model_best.pth --format torchscript --out deploy/mask.pt
 
 The batch size is free (and height/width too where validation took whole images of any size,
 e.g. wrinkle models). Multi-head models have one named output per head (mask, gender, age);
@@ -95,7 +95,8 @@ def check(predictor, path, fmt):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Export a checkpoint to ONNX or TorchScript.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-r", "--resume", required=True, help="checkpoint to export (model_best.pth)")
+    p.add_argument("--checkpoint", "-r", "--resume", dest="checkpoint", required=True,
+                   help="checkpoint to export (model_best.pth); --resume is an alias")
     p.add_argument("--format", choices=list(FORMATS), default="onnx")
     p.add_argument("--out", help="output file (default: next to the checkpoint, <name>.onnx / <name>.pt)")
     p.add_argument("--weights", choices=["auto", "model", "ema", "swa"], default="auto",
@@ -114,11 +115,11 @@ def main(argv=None):
     if args.opset is not None and args.format == "onnx" and not MIN_OPSET <= args.opset <= _max_opset():
         p.error(f"--opset {args.opset}: this exporter writes opsets {MIN_OPSET} to {_max_opset()}")
     try:
-        predictor = Predictor.from_checkpoint(args.resume, weights=args.weights, device="cpu",
+        predictor = Predictor.from_checkpoint(args.checkpoint, weights=args.weights, device="cpu",
                                               class_names=args.class_names)
         if args.input_size:
             predictor.fix_input_size(*args.input_size)
-        out = Path(args.out or Path(args.resume).with_suffix(FORMATS[args.format]))
+        out = Path(args.out or Path(args.checkpoint).with_suffix(FORMATS[args.format]))
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.format == "onnx":
             export_onnx(predictor, out, args.opset)

@@ -116,7 +116,7 @@ def classification(oof, cfg, out, review):
 def mask_fixes(persons, issues, args, path):
     """The flagged persons in label_fix format: gender, an age in the suggested bin, swapped photos."""
     from data_loader.mask_labels import AGE_NAMES, DEFAULT_AGE_BINS
-    from data_loader.mask_splits import read_csv
+    from data_loader.tables import read_csv
 
     ages = {}
     if args.get("root"):

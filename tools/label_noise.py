@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from data_loader.mask_splits import read_csv
+from data_loader.tables import read_csv
 from tools.kfold_data import link
 from utils.cli import int_in
 from utils.errors import USER_ERRORS, DataError

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 
 from data_loader.mask_labels import HEADS, NUM_CLASSES, class_names, decode
-from data_loader.mask_splits import read_csv
+from data_loader.tables import read_csv
 from utils.errors import DataError
 
 

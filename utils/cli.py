@@ -5,8 +5,8 @@ from .config import apply_overrides, load_config, merge
 
 
 def add_config_args(parser):
-    parser.add_argument("-c", "--config", help="config file (.json/.yaml); with --resume, a delta over the "
-                                               "checkpoint's config")
+    parser.add_argument("-c", "--config", help="config file (.json/.yaml); with a checkpoint (--resume, --checkpoint), "
+                                               "a delta over the checkpoint's config")
     parser.add_argument("-o", "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override any key by dotted path, value read as YAML "
                              "(e.g. -o optimizer.args.lr=3e-4 trainer.epochs=5)")

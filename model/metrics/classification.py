@@ -13,8 +13,7 @@ import torch
 
 from base import Metric
 from utils.registry import METRICS
-
-from ..targets import class_index
+from utils.targets import class_index
 
 
 @METRICS.register

@@ -16,7 +16,7 @@ and test clips are filmed over photos that training never sees.
     <root>/frames/<split>/<class>/<clip>/frame_<n>.jpg
     <root>/annotations/<split>.csv               path,label  (paths relative to <root>)
 
-CLI: python -m data_loader.samples.action_footage --out data/samples/action_footage
+CLI: python -m samples.action_footage --out data/samples/action_footage
 """
 import sys
 
