@@ -1,7 +1,7 @@
 """Evaluate a trained checkpoint and write its predictions.
 
     python test.py --checkpoint saved/models/wrinkle_wbce/<run_id>/model_best.pth
-    python test.py --checkpoint .../model_best.pth --split val --tune-threshold
+    python test.py --checkpoint .../model_best.pth --split val --tune-threshold   # -> model_best_tuned.pth
     python test.py --checkpoint .../model_best.pth -o data.dataset.args.root=/data/other_faces
 
 `--resume` (the name of earlier versions) is accepted for `--checkpoint`.
@@ -27,13 +27,18 @@ def main(argv=None):
     p.add_argument("--threshold", type=float,
                    help="decision threshold for this evaluation (default: the one stored in the checkpoint)")
     p.add_argument("--tune-threshold", action="store_true",
-                   help="pick the decision threshold with the best F1 on the val split first, and store it in "
-                        "the checkpoint for the predictor, the web demo and the export")
+                   help="pick the decision threshold with the best F1 on the val split first, and save a copy of "
+                        "the checkpoint that holds it (the checkpoint itself is never rewritten): point the "
+                        "predictor, the web demo, the export and later test.py runs at the copy")
+    p.add_argument("--tuned-checkpoint", metavar="PATH",
+                   help="where --tune-threshold saves the copy (default: <checkpoint stem>_tuned.pth beside it)")
     args = p.parse_args(argv)
+    if args.tuned_checkpoint and not args.tune_threshold:
+        p.error("--tuned-checkpoint names where --tune-threshold saves its copy; give --tune-threshold too")
 
     from logger import setup_logging
     from trainer import run_test
-    from trainer.testing import checkpoint_config
+    from trainer.checkpoints import checkpoint_config
 
     setup_logging()
     try:
@@ -45,7 +50,7 @@ def main(argv=None):
             return 0
         run_test(cfg, args.checkpoint, split=split, out_dir=args.out, weights=args.weights,
                  tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"),
-                 threshold=args.threshold)
+                 threshold=args.threshold, tuned_checkpoint=args.tuned_checkpoint)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

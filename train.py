@@ -20,7 +20,7 @@ def main(argv=None):
 
     from logger import setup_logging
     from trainer import run_training
-    from trainer.testing import checkpoint_config
+    from trainer.checkpoints import checkpoint_config
 
     setup_logging()
     try:

@@ -33,8 +33,8 @@ from logger.predictions import overlay
 from model.face_decode import probabilities as face_probabilities
 from model.inference import PAD_RULE
 from trainer import build as B
+from trainer.checkpoints import decision_threshold, load_model
 from trainer.classes import output_classes
-from trainer.testing import decision_threshold, load_model
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS, import_builtins
 
@@ -84,7 +84,7 @@ class Predictor:
         self.output_names, self.class_names = self._outputs(class_names)
         self.threshold = None
         if self.family == "wrinkle":
-            self.threshold = threshold if threshold is not None else decision_threshold(cfg, {}, "model")[0]
+            self.threshold = threshold if threshold is not None else decision_threshold(cfg)[0]
             self.threshold = 0.5 if self.threshold is None else self.threshold  # no metric: BinarySegMetrics' default
         self.fixed_size = None  # [H, W] an export is made for, where the preprocessing keeps any size
 

@@ -19,7 +19,7 @@ from samples.action_clips import CLASSES
 from samples.action_footage import SAMPLE_ROOT as FOOTAGE
 from trainer import run_training
 from trainer.build import build_data, build_inferer
-from trainer.testing import load_model
+from trainer.checkpoints import load_model
 from utils.config import apply_overrides, load_config
 
 

@@ -290,12 +290,16 @@ def test_a_tuned_or_overridden_threshold_travels_to_masks_predictor_and_export(w
     for png in (tmp_path / "t03/png").glob("*.png"):
         prob = np.load(tmp_path / "t03/npy" / f"{png.stem}.npy")
         assert np.array_equal(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE) > 0, prob >= 0.3)
-    # --tune-threshold stores its choice in the checkpoint; everything downstream uses it from then on
-    tuned = run_test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model")
-    stored = load_checkpoint(ckpt)["decisions"]["model"]
+    # --tune-threshold never rewrites the checkpoint it evaluates: its choice goes into a copy the user names,
+    # and everything pointed at the copy uses it
+    before, copy = open(ckpt, "rb").read(), tmp_path / "tuned.pth"
+    tuned = run_test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model",
+                        "--tuned-checkpoint", str(copy))
+    assert open(ckpt, "rb").read() == before and tuned["tuned_checkpoint"] == str(copy)
+    stored = load_checkpoint(copy)["decisions"]["model"]
     assert stored["threshold"] == tuned["threshold"] and "--tune-threshold" in stored["source"]
-    again = run_test_py(ckpt, tmp_path / "again", "--split", "val", "--weights", "model")
+    again = run_test_py(copy, tmp_path / "again", "--split", "val", "--weights", "model")
     assert again["threshold"] == tuned["threshold"] and again["metrics"]["f1"] == pytest.approx(tuned["metrics"]["f1"])
-    predictor = Predictor.from_checkpoint(ckpt, weights="model")
+    predictor = Predictor.from_checkpoint(copy, weights="model")
     assert predictor.threshold == tuned["threshold"]
     assert json.loads(predictor.metadata()["threshold"]) == tuned["threshold"]  # what the export writes

@@ -16,7 +16,7 @@ from logger.class_predictions import ClassPredictionWriter
 from samples.face_crops import generate_face_crops
 from tools import find_label_errors
 from trainer import run_training
-from trainer.testing import load_model
+from trainer.checkpoints import load_model
 from utils.config import apply_overrides, load_config
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # albumentations' Normalize

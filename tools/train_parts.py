@@ -91,7 +91,7 @@ def merge(cfg, models_dir, experiment):
     """Write models_dir/model_merged.pth from the parts trained so far; returns its path."""
 
     from trainer import build as B
-    from trainer.testing import pick_weights
+    from trainer.checkpoints import pick_weights
     from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
 
     regions = regions_spec(cfg)
