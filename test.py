@@ -39,14 +39,17 @@ def main(argv=None):
     from logger import setup_logging
     from trainer import run_test
     from trainer.checkpoints import checkpoint_config
+    from trainer.classes import explain_classes
 
-    setup_logging()
+    setup_logging(console=sys.stderr if args.print_config else None)  # --print-config: stdout is the config
     try:
         cfg = checkpoint_config(args.checkpoint)
         split = args.split or ("test" if "test" in cfg.get("data", {}) else "val")
         cfg = resolve(args, cfg, (("bs", f"data.{split}.loader.batch_size"),))
-        if args.print_config:
+        if args.print_config:  # the config on stdout, where its class counts came from on stderr
+            cfg, notes = explain_classes(cfg, split)
             print(dump(cfg))
+            print("\n".join(f"# {n}" for n in notes), file=sys.stderr)
             return 0
         run_test(cfg, args.checkpoint, split=split, out_dir=args.out, weights=args.weights,
                  tune_threshold=args.tune_threshold, device=args.device or cfg.get("device"),

@@ -30,7 +30,7 @@ import torch
 from base import BaseDataset
 from samples import generate_sample, is_sample_root
 from utils.errors import ConfigError, DataError, EmptySplitError
-from utils.registry import DATASETS
+from utils.registry import DATASETS, takes_classes
 
 from .collate import same_size_collate
 from .folds import saved_folds, stratified_folds, stratified_holdout
@@ -44,6 +44,7 @@ POOLED = ("train", "val")  # the splits a holdout or the folds share out
 
 
 @DATASETS.register
+@takes_classes(classes="names", heads="head names")
 class ImageTableDataset(BaseDataset):
     image_classification = True  # the predictor's "image" family
     def __init__(self, root: str, split: str = "train", transform=None, csv: Optional[str] = None,

@@ -22,7 +22,7 @@ import torch
 from base import BaseDataset
 from samples import generate_sample, is_sample_root
 from utils.errors import DataError
-from utils.registry import DATASETS
+from utils.registry import DATASETS, takes_classes
 
 from .clip_sampling import SampleFrames
 from .collate import same_size_collate
@@ -33,6 +33,7 @@ log = logging.getLogger("facetrain")
 
 
 @DATASETS.register
+@takes_classes(classes="names")
 class VideoDataset(BaseDataset):
     """`verify` "open" checks each clip at start-up (a video opens and its first frame decodes,
     a frame folder holds images); "full" also decodes every video and reads every frame

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from utils.errors import DataError
-from utils.registry import WRITERS
+from utils.registry import WRITERS, takes_classes
 
 
 def class_columns(probs, names=None, target=None, prefix=""):
@@ -47,6 +47,7 @@ def write_rows(path, rows, fields):
 
 
 @WRITERS.register
+@takes_classes(class_names="names or head names")
 class ClassPredictionWriter:
     def __init__(self, out_dir, class_names: Optional[Union[list, dict]] = None, csv_name: str = "predictions.csv"):
         self.out = Path(out_dir)

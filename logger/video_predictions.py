@@ -14,12 +14,13 @@ from typing import Literal, Optional
 
 import torch
 
-from utils.registry import WRITERS
+from utils.registry import WRITERS, takes_classes
 
 from .class_predictions import class_columns, write_rows
 
 
 @WRITERS.register
+@takes_classes(class_names="names")
 class ClipPredictionWriter:
     def __init__(self, out_dir, class_names: Optional[list] = None, csv_name: str = "predictions.csv",
                  json_name: Optional[str] = "predictions.json", json_values: Literal["name", "index"] = "name",
