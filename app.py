@@ -128,13 +128,11 @@ def main():
         st.error(str(e))
         return
     st.image(image, caption=upload.name, width=320)
-    for predictor in predictors:
-        if predictor.family in ("face", "image"):
-            run(predictor, show_classes, image)
-        elif predictor.family == "wrinkle":
-            run(predictor, show_wrinkles, image)
+    for predictor in predictors:  # shown as what the model's family gives
+        if predictor.takes_video:
+            st.info(f"{predictor.name} is a {predictor.family} model: upload a video ({', '.join(VIDEO_EXTS)}) for it")
         else:
-            st.info(f"{predictor.name} is an action model: upload a video ({', '.join(VIDEO_EXTS)}) for it")
+            run(predictor, show_wrinkles if predictor.family.gives == "mask" else show_classes, image)
 
 
 main()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from utils.errors import DataError
 
@@ -30,15 +30,34 @@ def stratified_holdout(y, val_fraction, seed):
     return val
 
 
-def stratified_folds(y, n_folds, seed):
-    """A fold number per unit (person, group) from StratifiedKFold over `y`."""
+def stratified_folds(y, n_folds, seed, stratify=True):
+    """A fold number per unit (person, group, sample) from StratifiedKFold over `y` (KFold when not
+    `stratify`)."""
     folds = np.zeros(len(y), int)
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    splitter = (StratifiedKFold if stratify else KFold)(n_splits=n_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # a stratum smaller than n_folds is fine: it just cannot be in every fold
         warnings.simplefilter("ignore", UserWarning)
         for k, (_, val) in enumerate(splitter.split(np.zeros(len(y)), y)):
             folds[val] = k
     return folds
+
+
+def fold_part(keys, split, fold, n_folds, seed, labels=None, what="samples"):
+    """The part of `keys` (a dataset's train and val samples pooled, in a fixed order) that `split` takes when
+    fold `fold` of `n_folds` is held out: "val" that fold, "train" every other; `labels` stratifies the folds.
+    The one k-fold mechanism of datasets without saved folds files (tools/kfold.py sets `fold`)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"fold {fold}: only the train and val splits are folded, not {split!r}")
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in 0..{n_folds - 1} (n_folds={n_folds}), got {fold}")
+    if len(keys) < n_folds:
+        raise DataError(f"{n_folds} folds need at least {n_folds} {what}; the data has {len(keys)}")
+    y = np.zeros(len(keys)) if labels is None else np.asarray(labels)
+    held = stratified_folds(y, n_folds, seed, stratify=labels is not None) == fold
+    part = [k for k, h in zip(keys, held) if h == (split == "val")]
+    log.info(f"{split}: {len(part)} of the {len(keys)} {what} of train and val (fold {fold} of {n_folds} held out, "
+             f"split_seed={seed})")
+    return part
 
 
 def saved_folds(path, keys, n_folds, make, what, units, key="path"):

@@ -46,7 +46,8 @@ POOLED = ("train", "val")  # the splits a holdout or the folds share out
 @DATASETS.register
 @takes_classes(classes="names", heads="head names")
 class ImageTableDataset(BaseDataset):
-    image_classification = True  # the predictor's "image" family
+    family = "image"  # what the application asks of it: families/image.py
+
     def __init__(self, root: str, split: str = "train", transform=None, csv: Optional[str] = None,
                  target: Union[str, list] = "label", classes: Optional[list] = None, heads: Optional[dict] = None,
                  bins: Optional[dict] = None, group: Optional[str] = None, split_column: Optional[str] = "split",

@@ -67,6 +67,8 @@ def photo_files(folder):
 
 @DATASETS.register
 class MaskFaceDataset(BaseDataset):
+    family = "face"  # what the application asks of it: families/face.py
+
     def __init__(self, root: str, split: Literal["train", "val", "all", "eval"] = "train", transform=None,
                  target: Literal["heads", "class", "mask", "gender", "age"] = "heads",
                  age_bins: list = DEFAULT_AGE_BINS, val_fraction: float = 0.2, fold: Optional[int] = None,

@@ -103,11 +103,8 @@ def test_kfold_in_two_calls_predicts_every_image_once_and_ensembles_the_test_spl
     folds = pd.read_csv(root / "labels_folds_by_group_k2_seed0.csv").set_index("group")["fold"]
     assert (oof["fold"] == folds.loc[oof["group"]].to_numpy()).all()
     assert set(summary["oof"]) == {"content_acc", "content_f1", "angle_acc", "angle_f1", "f1"}
-    # tools/find_label_errors.py's form: ids of the same labels, probabilities of the same order.
-    probs = pd.read_csv(tmp_path / "kfold" / "oof_probabilities.csv")
-    assert probs["true_angle"].tolist() == [["up", "left", "down", "right"].index(v) for v in oof["angle_label"]]
-    assert np.allclose(probs[["content_0", "content_1"]], oof[["content_prob_background", "content_prob_face"]])
-    # ... and it names the classes as the folds were trained on them
+    assert all(str(root / p) == f for p, f in zip(oof["path"], oof["file"]))  # the image, for review grids
+    # tools/find_label_errors.py reads it and names the classes as the folds were trained on them
     assert find_label_errors.main([str(tmp_path / "kfold"), "--review", "4"]) == 0
     issues = pd.read_csv(tmp_path / "kfold" / "label_errors" / "issues.csv")
     assert set(issues["given"]) <= {"background", "face", "up", "left", "down", "right"}

@@ -18,6 +18,7 @@ issues.csv or persons.csv.
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,11 +29,21 @@ import numpy as np
 import pandas as pd
 
 from data_loader.tables import read_csv
-from tools.kfold_data import link
 from utils.cli import int_in
 from utils.errors import USER_ERRORS, DataError
 
 SWAP = ("incorrect_mask", "normal")
+
+
+def link(src, dst):
+    """A symbolic link to `src` (its parents made), or a copy where the file system allows no links."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        return
+    try:
+        os.symlink(Path(src).resolve(), dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _abs(path):

@@ -88,20 +88,11 @@ def configured_threshold(cfg):
     """(threshold, config key) of the first metric that takes a decision threshold (its default when the
     config leaves it out), else (None, None). Read from the config: no metric is built."""
     for i, block in enumerate((cfg or {}).get("metrics") or []):
-        param = _threshold_param(block)
-        if param is not None:
-            value = (block.get("args") or {}).get("threshold", param.default)
-            return float(value), f"metrics.{i}.args.threshold"
+        if isinstance(block, dict) and block.get("type") in METRICS:
+            param = inspect.signature(METRICS.get(block["type"])).parameters.get("threshold")
+            if param is not None:
+                return float((block.get("args") or {}).get("threshold", param.default)), f"metrics.{i}.args.threshold"
     return None, None
-
-
-def _threshold_param(block):
-    if not isinstance(block, dict) or block.get("type") not in METRICS:
-        return None
-    try:
-        return inspect.signature(METRICS.get(block["type"])).parameters.get("threshold")
-    except (TypeError, ValueError):
-        return None
 
 
 def decision_threshold(cfg, ckpt=None, which="model", explicit=None):

@@ -118,6 +118,7 @@ INFERERS = Registry("inferer")
 WRITERS = Registry("prediction writer")
 SAMPLERS = Registry("sampler")
 BATCH_TRANSFORMS = Registry("batch transform")  # on whole training batches, e.g. mixup
+FAMILIES = Registry("task family")  # what the application asks of a family (families/)
 OPTIMIZERS = Registry("optimizer", [torch.optim], torch.optim.Optimizer)
 SCHEDULERS = Registry("lr scheduler", [torch.optim.lr_scheduler], torch.optim.lr_scheduler.LRScheduler)
 
