@@ -2,7 +2,7 @@
 accuracy, each head's F1, and scikit-learn's per-class report.
 
     python tools/score_submission.py submission.csv data/samples/mask_faces/eval/answers.csv
-    python tools/score_submission.py predictions.csv predictions.csv --truth-column target
+    python tools/score_submission.py submission.csv truth.csv --truth-column class_id
 
 Both files are CSVs with an ImageID column; the submission's `ans` is compared with the
 truth file's `--truth-column` (default `ans`). Every truth ImageID must be in the submission.
