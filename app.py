@@ -19,11 +19,10 @@ import streamlit as st
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 
-from data_loader.video_io import VIDEO_EXTS  # noqa: E402
-from deploy.predictor import Predictor  # noqa: E402
-from deploy.preprocessing import decode_image  # noqa: E402
-from utils.errors import DataError, USER_ERRORS  # noqa: E402
-
+from data_loader.video_io import VIDEO_EXTS
+from deploy.predictor import Predictor
+from deploy.preprocessing import decode_image
+from utils.errors import USER_ERRORS, DataError
 
 
 def parse_args():
@@ -53,7 +52,7 @@ def choose_checkpoints(args):
             predictors.append(load(path, modified, args.device))
         except USER_ERRORS as e:
             st.sidebar.error(f"{path}: {e}")
-        except Exception as e:  # noqa: BLE001 - a checkpoint from elsewhere must not take the page down
+        except Exception as e:  # a checkpoint from elsewhere must not take the page down
             st.sidebar.error(f"{path}: cannot be loaded: {type(e).__name__}: {e}")
     return predictors
 
@@ -93,7 +92,7 @@ def run(predictor, show, *inputs):
         show(predictor, *inputs)
     except USER_ERRORS as e:
         st.error(str(e))
-    except Exception as e:  # noqa: BLE001 - the page must stay up whatever the model meets
+    except Exception as e:  # the page must stay up whatever the model meets
         st.error(f"{predictor.name} could not process this file: {type(e).__name__}: {e}")
 
 
@@ -129,13 +128,11 @@ def main():
         st.error(str(e))
         return
     st.image(image, caption=upload.name, width=320)
-    for predictor in predictors:
-        if predictor.family in ("face", "image"):
-            run(predictor, show_classes, image)
-        elif predictor.family == "wrinkle":
-            run(predictor, show_wrinkles, image)
+    for predictor in predictors:  # shown as what the model's family gives
+        if predictor.takes_video:
+            st.info(f"{predictor.name} is a {predictor.family} model: upload a video ({', '.join(VIDEO_EXTS)}) for it")
         else:
-            st.info(f"{predictor.name} is an action model: upload a video ({', '.join(VIDEO_EXTS)}) for it")
+            run(predictor, show_wrinkles if predictor.family.gives == "mask" else show_classes, image)
 
 
 main()

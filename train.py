@@ -8,7 +8,7 @@ import sys
 
 from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve
 from utils.config import dump
-from utils.errors import NonFiniteLossError, USER_ERRORS
+from utils.errors import USER_ERRORS, NonFiniteLossError
 
 
 def main(argv=None):
@@ -20,14 +20,17 @@ def main(argv=None):
 
     from logger import setup_logging
     from trainer import run_training
-    from trainer.testing import checkpoint_config
+    from trainer.checkpoints import checkpoint_config
+    from trainer.classes import explain_classes
 
-    setup_logging()
+    setup_logging(console=sys.stderr if args.print_config else None)  # --print-config: stdout is the config
     try:
         base = checkpoint_config(args.resume) if args.resume else None
         cfg = resolve(args, base, TRAIN_SHORTCUTS)
-        if args.print_config:
+        if args.print_config:  # the config on stdout, where its class counts came from on stderr
+            cfg, notes = explain_classes(cfg, "train")
             print(dump(cfg))
+            print("\n".join(f"# {n}" for n in notes), file=sys.stderr)
             return 0
         run_training(cfg, resume=args.resume)
     except USER_ERRORS as e:

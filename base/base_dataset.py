@@ -1,6 +1,6 @@
 """Base dataset: samples are dicts, and randomness is reseeded per sample.
 
-The training sampler yields `(index, seed)` pairs (data_loader/sampler.py). A dataset draws
+The training sampler yields `(index, seed)` pairs (data_loader/seeded_sampler.py). A dataset draws
 its randomness only from `self.rng` and its albumentations `self.transform`, both reseeded
 from that seed, so augmentation depends on (seed, epoch, position) alone: the same whatever
 the number of workers, and an interrupted run resumes exactly.
@@ -14,7 +14,10 @@ from torch.utils.data.dataloader import default_collate
 
 class BaseDataset(Dataset):
     """Subclasses implement `__len__` and `get(index)` returning
-    {"input": Tensor, "target": Tensor | dict, "meta": dict}."""
+    {"input": Tensor, "target": Tensor | dict, "meta": dict}. `family` names the task family that says
+    what the application does with its checkpoints (families/); None for a classifier of images."""
+
+    family = None
 
     def __init__(self, transform=None):
         self.transform = transform

@@ -15,10 +15,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from base import BaseDataset  # noqa: E402
-from data_loader.mask_labels import HEADS  # noqa: E402, F401  (the face-attribute heads: mask 3, gender 2, age 3)
-from trainer import Trainer, run_training  # noqa: E402
-from utils.registry import DATASETS  # noqa: E402
+from base import BaseDataset
+from data_loader.mask_labels import HEADS
+from trainer import Trainer, run_training
+from utils.registry import DATASETS
 
 RESULTS = Path(__file__).resolve().parents[1] / "saved" / "benchmarks"
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision.transforms.v2 as T
+from common import table, write
 from PIL import Image
 from torchvision import tv_tensors
-
-from common import table, write
 
 from trainer.build import build_dataset
 from utils.config import load_config

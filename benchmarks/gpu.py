@@ -15,7 +15,6 @@ import argparse
 import tempfile
 
 import torch
-
 from common import HEADS, InMemory, table, time_plain_loop, time_trainer, write
 
 from trainer.build import build_criterion, build_model

@@ -16,7 +16,6 @@ import tempfile
 import time
 
 import torch
-
 from common import InMemory, table, write  # noqa: F401  (registers InMemory)
 
 from trainer import Trainer, run_training

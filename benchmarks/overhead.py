@@ -11,7 +11,6 @@ import statistics
 import tempfile
 
 import torch
-
 from common import InMemory, table, time_plain_loop, time_trainer, write
 
 from model.losses.segmentation import WeightedBCE

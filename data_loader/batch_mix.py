@@ -13,12 +13,13 @@ from typing import Literal, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from model.targets import is_soft
-from utils.registry import BATCH_TRANSFORMS
+from utils.registry import BATCH_TRANSFORMS, takes_classes
+from utils.targets import is_soft
 
 from .mask_labels import HEADS as FACE_HEADS
 
 
+@takes_classes(num_classes="count or head counts")
 class _BatchMix:
     def __init__(self, alpha, prob, num_classes):
         if alpha <= 0:

@@ -30,7 +30,7 @@ from matplotlib.path import Path as MplPath
 
 from .face_detection import build_detector, eyes
 
-# The sample generator's aligned face (data_loader/samples/wrinkle.py): eyes at these points.
+# The sample generator's aligned face (samples/wrinkle.py): eyes at these points.
 DEFAULT_TEMPLATE = {"size": [300, 330], "points": {"left_eye": [0.36, 0.44], "right_eye": [0.64, 0.44]}}
 
 

@@ -13,6 +13,7 @@ fractions of the masks (`val_fraction`, `test_fraction`), `train` the rest.
 """
 import logging
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class FFHQCropWrinkleDataset(MaskPairDataset):
     def __init__(self, root, split="train", transform=None, masks_dir: str = "wrinkles",
                  crop_limits: str = "wrinkles/crop_limits.npy", images: str = FFHQ_IMAGES,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0,
-                 ignore_index: int = 255):
+                 ignore_index: int = 255, fold: Optional[int] = None, n_folds: int = 5):
         super().__init__(transform, ignore_index)
         self.root, self.split = Path(root), split
         self.layout = LAYOUT.format(root=self.root)
@@ -77,7 +78,8 @@ class FFHQCropWrinkleDataset(MaskPairDataset):
                             f"{[masks[i].name for i in absent[:10]]}; {self.layout}")
         for i in sorted(masks):  # all of them, so a problem is reported whichever split is built
             _check_box(found[i], masks[i], limits[i], f"{crop_limits} row of image {i} {list(limits[i])}")
-        ids = holdout(masks, split, val_fraction, split_seed, "masks of the FFHQ crop set", test_fraction)
+        ids = holdout(masks, split, val_fraction, split_seed, "masks of the FFHQ crop set", test_fraction, fold,
+                      n_folds)
         self.items = [(found[i], masks[i]) for i in ids]
         self.boxes = [limits[i] for i in ids]
 

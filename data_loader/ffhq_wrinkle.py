@@ -89,7 +89,7 @@ class FFHQWrinkleDataset(MaskPairDataset):
     def __init__(self, root, split="train", transform=None, labels: Literal["manual", "weak"] = "manual",
                  images: Optional[str] = None, texture_channel: bool = False,
                  test_list: Optional[str] = "test_file_lists.txt", val_fraction: float = 0.1, split_seed: int = 0,
-                 ignore_index: int = 255):
+                 ignore_index: int = 255, fold: Optional[int] = None, n_folds: int = 5):
         super().__init__(transform, ignore_index)
         self.root, self.split, self.labels, self.texture_channel = Path(root), split, labels, texture_channel
         if split not in ("train", "val", "test"):
@@ -111,7 +111,8 @@ class FFHQWrinkleDataset(MaskPairDataset):
             _check_sizes(every, images, masks, textures)
         ids = self._manual_split(every, split, test_list) if labels == "manual" else self._weak_split(every, split)
         if split != "test":
-            ids = holdout(ids, split, val_fraction, split_seed, f"{labels} labels of FFHQ-Wrinkle")
+            ids = holdout(ids, split, val_fraction, split_seed, f"{labels} labels of FFHQ-Wrinkle", fold=fold,
+                          n_folds=n_folds)
         self.items = [(images[i], masks[i]) for i in ids]
         self.textures = [textures[i] for i in ids] if texture_channel else []
 

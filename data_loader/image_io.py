@@ -98,3 +98,17 @@ def orient_like(mask, orientation, stored):
     if orientation not in ORIENTATION or (mask.shape[1], mask.shape[0]) != tuple(stored):
         return mask
     return np.asarray(Image.fromarray(mask).transpose(ORIENTATION[orientation]))
+
+
+def image_problem(path):
+    """Why the header of `path` cannot be read or the file is truncated (None when neither): cheap,
+    run for every photo before training."""
+    try:
+        with Image.open(path) as im:
+            im.size
+        check_complete(path)
+    except (OSError, ValueError) as e:
+        return f"cannot read image {path}: {e}"
+    except DataError as e:
+        return str(e)
+    return None

@@ -21,7 +21,7 @@ import pandas as pd
 
 from utils.errors import ConfigError, DataError
 
-from .mask_splits import read_csv
+from .tables import read_csv
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_LABEL = "label"  # the table column holding an ImageFolder's class folder

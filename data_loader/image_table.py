@@ -28,15 +28,15 @@ import numpy as np
 import torch
 
 from base import BaseDataset
+from samples import generate_sample, is_sample_root
 from utils.errors import ConfigError, DataError, EmptySplitError
-from utils.registry import DATASETS
+from utils.registry import DATASETS, takes_classes
 
 from .collate import same_size_collate
-from .image_io import check_complete, read_image
+from .folds import saved_folds, stratified_folds, stratified_holdout
+from .image_io import check_complete, image_problem, read_image
 from .image_labels import FOLDER_LABEL, LAYOUT, SPLITS, check_bins, column_classes, encode, read_table, scan_folder
-from .mask_faces import Problems, image_problem
-from .mask_splits import saved_folds, stratified_folds, stratified_holdout
-from .samples import generate_sample, is_sample_root
+from .tables import Problems
 from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
@@ -44,8 +44,10 @@ POOLED = ("train", "val")  # the splits a holdout or the folds share out
 
 
 @DATASETS.register
+@takes_classes(classes="names", heads="head names")
 class ImageTableDataset(BaseDataset):
-    image_classification = True  # the predictor's "image" family
+    family = "image"  # what the application asks of it: families/image.py
+
     def __init__(self, root: str, split: str = "train", transform=None, csv: Optional[str] = None,
                  target: Union[str, list] = "label", classes: Optional[list] = None, heads: Optional[dict] = None,
                  bins: Optional[dict] = None, group: Optional[str] = None, split_column: Optional[str] = "split",

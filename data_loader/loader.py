@@ -12,7 +12,7 @@ from utils.builder import build
 from utils.errors import ConfigError
 from utils.registry import SAMPLERS
 
-from .sampler import DataSampler
+from .seeded_sampler import DataSampler
 
 LOADER_KEYS = ("batch_size", "shuffle", "num_workers", "pin_memory", "drop_last", "persistent_workers",
                "prefetch_factor", "sampler")

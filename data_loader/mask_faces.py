@@ -18,17 +18,26 @@ from typing import Literal, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from base import BaseDataset
+from samples import generate_once, is_sample_root
 from utils.errors import DataError
 from utils.registry import DATASETS
 
-from .image_io import check_complete, read_image
-from .mask_labels import (DEFAULT_AGE_BINS, HEADS, MASK_FILES, NUM_CLASSES, age_bin, check_age_bins, class_names,
-                          encode, head_classes)
-from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_csv, read_train_csv
-from .samples import generate_once, is_sample_root
+from .image_io import image_problem, read_image
+from .mask_labels import (
+    DEFAULT_AGE_BINS,
+    HEADS,
+    MASK_FILES,
+    NUM_CLASSES,
+    age_bin,
+    check_age_bins,
+    class_names,
+    encode,
+    head_classes,
+)
+from .mask_splits import apply_label_fix, holdout, load_or_make_folds, read_train_csv
+from .tables import Problems, read_csv
 from .transforms import image_tensor
 
 log = logging.getLogger("facetrain")
@@ -39,26 +48,6 @@ LAYOUT = """expected layout:
     {root}/train/images/<path>/      mask1..mask5, incorrect_mask, normal (.jpg, .jpeg or .png)
     {root}/eval/info.csv             columns ImageID,ans
     {root}/eval/images/<ImageID>"""
-
-
-class Problems:
-    """Bad rows and files, raised together in one DataError or (on_error='skip') skipped and counted."""
-
-    def __init__(self, on_error, what):
-        self.on_error, self.what, self.items = on_error, what, []
-
-    def add(self, message):
-        self.items.append(message)
-
-    def finish(self):
-        if not self.items:
-            return 0
-        shown = "\n  ".join(self.items[:10]) + (f"\n  ... ({len(self.items)} in all)" if len(self.items) > 10 else "")
-        if self.on_error == "raise":
-            raise DataError(f"{len(self.items)} problem(s) in {self.what}:\n  {shown}\n"
-                            "Fix them, or set the dataset's on_error to 'skip' to leave them out.")
-        log.warning(f"skipped {len(self.items)} problem(s) in {self.what} (on_error='skip'):\n  {shown}")
-        return len(self.items)
 
 
 def photo_files(folder):
@@ -76,22 +65,10 @@ def photo_files(folder):
     return photos, dupes, others
 
 
-def image_problem(path):
-    """Why the header of `path` cannot be read or the file is truncated (None when neither): cheap,
-    run for every photo before training."""
-    try:
-        with Image.open(path) as im:
-            im.size
-        check_complete(path)
-    except (OSError, ValueError) as e:
-        return f"cannot read image {path}: {e}"
-    except DataError as e:
-        return str(e)
-    return None
-
-
 @DATASETS.register
 class MaskFaceDataset(BaseDataset):
+    family = "face"  # what the application asks of it: families/face.py
+
     def __init__(self, root: str, split: Literal["train", "val", "all", "eval"] = "train", transform=None,
                  target: Literal["heads", "class", "mask", "gender", "age"] = "heads",
                  age_bins: list = DEFAULT_AGE_BINS, val_fraction: float = 0.2, fold: Optional[int] = None,
@@ -122,7 +99,7 @@ class MaskFaceDataset(BaseDataset):
             return
         if not is_sample_root(self.root, "mask_faces"):
             raise DataError(f"data root {self.root} does not exist; " + LAYOUT.format(root=self.root))
-        from .samples.mask_faces import generate_mask_dataset
+        from samples.mask_faces import generate_mask_dataset
 
         generate_once(self.root, "face-mask data", generate_mask_dataset)
 

@@ -20,7 +20,8 @@ DEFAULT_AGE_BINS = (30, 60)
 
 
 def head_classes(age_bins=DEFAULT_AGE_BINS):
-    """Each head's class names, the age bins spelled out: {"mask": [...], "gender": [...], "age": ["young (<30)", ...]}."""
+    """Each head's class names, the age bins spelled out:
+    {"mask": [...], "gender": [...], "age": ["young (<30)", ...]}."""
     b0, b1 = check_age_bins(age_bins)
     age = [f"{AGE_NAMES[0]} (<{b0:g})", f"{AGE_NAMES[1]} ({b0:g} to <{b1:g})", f"{AGE_NAMES[2]} ({b1:g}+)"]
     return {"mask": list(MASK_NAMES), "gender": list(GENDER_NAMES), "age": age}

@@ -15,6 +15,7 @@ from base import BaseDataset
 from utils.errors import DataError
 
 from .collate import pad_collate
+from .folds import fold_part
 from .image_io import orient_like, read_image, read_mask, stored_size
 from .transforms import image_tensor
 
@@ -23,6 +24,8 @@ log = logging.getLogger("facetrain")
 
 class MaskPairDataset(BaseDataset):
     """Samples {"input": (C, H, W) image, "target": (H, W) mask, "meta": {name, image_path, size}}."""
+
+    family = "wrinkle"  # what the application asks of it: families/wrinkle.py
 
     def __init__(self, transform=None, ignore_index=255):
         super().__init__(transform)
@@ -79,14 +82,18 @@ class MaskPairDataset(BaseDataset):
         return self._pixel_counts
 
 
-def holdout(keys, split, val_fraction, split_seed, what, test_fraction=0.0):
+def holdout(keys, split, val_fraction, split_seed, what, test_fraction=0.0, fold=None, n_folds=5):
     """The part of `keys` that `split` ("train", "val" or "test") takes when seeded fractions of them are
-    held out for validation (and for test); the same keys, fractions and seed always give the same parts."""
+    held out for validation (and for test); the same keys, fractions and seed always give the same parts.
+    With `fold`, train and val are pooled and fold `fold` of `n_folds` is val (data_loader/folds.py)."""
     keys = sorted(keys)
     order = np.random.default_rng(split_seed).permutation(len(keys)).tolist()
     n_test = round(test_fraction * len(keys)) if test_fraction > 0 else 0
     n_val = max(1, round(val_fraction * len(keys)))
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    if fold is not None and split != "test":
+        pool = [k for part in ("train", "val") for i, k in enumerate(keys) if i in set(parts[part])]
+        return fold_part(pool, split, fold, n_folds, split_seed, what=what)
     chosen = set(parts[split])
     kept = [k for i, k in enumerate(keys) if i in chosen]
     log.info(f"{split}: {len(kept)} of the {len(keys)} {what} (val_fraction={val_fraction}"

@@ -20,33 +20,38 @@ import numpy as np
 import torch
 
 from base import BaseDataset
+from samples import generate_sample, is_sample_root
 from utils.errors import DataError
-from utils.registry import DATASETS
+from utils.registry import DATASETS, takes_classes
 
 from .clip_sampling import SampleFrames
 from .collate import same_size_collate
-from .samples import generate_sample, is_sample_root
+from .folds import fold_part
 from .video_index import LAYOUT, Clip, read_annotations, scan_split
-from .video_io import (check_frame_sizes, count_video_frames, list_frame_files, read_frame_files,
-                       read_video_frames)
+from .video_io import check_frame_sizes, count_video_frames, list_frame_files, read_frame_files, read_video_frames
 
 log = logging.getLogger("facetrain")
 
 
 @DATASETS.register
+@takes_classes(classes="names")
 class VideoDataset(BaseDataset):
     """`verify` "open" checks each clip at start-up (a video opens and its first frame decodes,
     a frame folder holds images); "full" also decodes every video and reads every frame
     header (mixed frame sizes). `on_error` "skip" leaves out the clips failing that check and
     logs each one; "raise" stops at the first with an error naming the file. `files` lists the
-    clips directly (unlabelled; `root` and `split` then only name them in messages)."""
+    clips directly (unlabelled; `root` and `split` then only name them in messages). `fold` (of `n_folds`,
+    seeded by `split_seed`): the train and val clips pooled, that fold (class-stratified) is val."""
+
+    family = "action"  # what the application asks of it: families/action.py
 
     def __init__(self, root: str, split: str = "train", transform=None, annotation_file: Optional[str] = None,
                  classes: Optional[list] = None, clip_len: int = 16, frame_interval: int = 1, num_clips: int = 1,
                  out_of_bound: Literal["loop", "repeat_last"] = "loop", test_mode: Optional[bool] = None,
                  layout: Literal["CTHW", "TCHW"] = "CTHW", crops: int = 1, crop_size: Optional[int] = None,
                  backend: Literal["pyav", "opencv"] = "pyav", verify: Literal["open", "full"] = "open",
-                 on_error: Literal["raise", "skip"] = "raise", files: Optional[list] = None):
+                 on_error: Literal["raise", "skip"] = "raise", files: Optional[list] = None,
+                 fold: Optional[int] = None, n_folds: int = 5, split_seed: int = 0):
         super().__init__(transform)
         self.root, self.split, self.layout, self.backend = Path(root), split, layout, backend
         self.test_mode = split != "train" if test_mode is None else test_mode
@@ -60,6 +65,8 @@ class VideoDataset(BaseDataset):
                              "MultiView inferer averages them; train with num_clips 1 and crops 1 (layout "
                              "TCHW takes num_clips frames for TSN)")
         clips, self.classes = self.list_clips(classes, annotation_file, files)
+        if fold is not None and files is None and split in ("train", "val"):
+            clips = self._fold(annotation_file, fold, n_folds, split_seed)
         self.clips, self.frames, self.skipped = [], [], []
         for clip in clips:
             try:
@@ -84,6 +91,18 @@ class VideoDataset(BaseDataset):
         if (annotation := self._ensure_root(annotation_file)) is not None:
             return read_annotations(annotation, self.root, classes)
         return scan_split(self.root, self.split, classes)
+
+    def _fold(self, annotation_file, fold, n_folds, seed):
+        """This split's part of the train and val clips pooled (in that order; a clip both list counts once)."""
+        split, pool = self.split, {}
+        for part in ("train", "val"):  # what each split lists: its folder, list or annotation file
+            self.split = part
+            for clip in self.list_clips(self.classes, annotation_file)[0]:
+                pool.setdefault(str(clip.path), clip)
+        self.split, pool = split, list(pool.values())
+        if any(c.label is None for c in pool):
+            raise DataError("k-fold needs labelled clips; the train or val split has unlabelled ones")
+        return fold_part(pool, split, fold, n_folds, seed, labels=[c.label for c in pool], what="clips")
 
     def _ensure_root(self, annotation_file):
         """The sample data is generated on first use; any other missing root is an error."""

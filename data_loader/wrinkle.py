@@ -10,13 +10,15 @@ for validation (and left out of training).
 """
 import logging
 from pathlib import Path
+from typing import Optional
 
+from samples import generate_sample, is_sample_root
 from utils.errors import DataError
 from utils.registry import DATASETS
 
+from .folds import fold_part
 from .image_io import check_complete, read_image, read_mask, shown_size, stored_size  # noqa: F401  (read_* used via this module)
 from .mask_pairs import MaskPairDataset, holdout
-from .samples import generate_sample, is_sample_root
 
 log = logging.getLogger("facetrain")
 
@@ -34,31 +36,48 @@ def list_files(folder, exts):
 
 @DATASETS.register
 class WrinkleDataset(MaskPairDataset):
+    """`fold` (of `n_folds`, seeded by `split_seed`): train and val pooled, that fold is val (tools/kfold.py)."""
+
     def __init__(self, root, split="train", transform=None, images_dir="images", masks_dir="masks",
-                 val_split="val", val_fraction=0.15, split_seed=0, ignore_index=255, require_masks=True):
+                 val_split="val", val_fraction=0.15, split_seed=0, ignore_index=255, require_masks=True,
+                 fold: Optional[int] = None, n_folds: int = 5):
         super().__init__(transform, ignore_index)
         self.root, self.split = Path(root), split
         self._ensure_root()
-        folder, part = split, None  # part: which side of a hold-out of train this split is
-        if split == val_split and not (self.root / val_split).is_dir() and val_fraction > 0:
-            folder, part = "train", "val"
-        elif split == "train" and not (self.root / val_split).is_dir() and val_fraction > 0:
-            part = "train"
+        self.dirs, self.require_masks = (images_dir, masks_dir), require_masks
+        part = "val" if split == val_split else "train"  # the side of a hold-out or of the folds
+        if split in ("train", val_split) and not (self.root / val_split).is_dir() and val_fraction > 0:
+            pairs = self._pairs("train")  # val is a seeded share of train
+            stems = holdout(pairs, part, val_fraction, split_seed, f"images of 'train' (no '{val_split}' folder)",
+                            fold=fold, n_folds=n_folds)
+        elif split in ("train", val_split) and fold is not None:  # both folders pooled
+            train, val = self._pairs("train"), self._pairs(val_split)
+            twice = sorted(set(train) & set(val))
+            if twice:
+                raise DataError(f"{twice[0]!r} names an image in both 'train' and '{val_split}': k-fold pools them "
+                                "and names predictions by file name; rename one")
+            pairs = {**train, **val}
+            stems = fold_part(sorted(train) + sorted(val), part, fold, n_folds, split_seed, what="images")
+        else:
+            pairs = self._pairs(split)
+            stems = sorted(pairs)
+        self.items = [pairs[s] for s in stems]
+        _check_files(self.items)
+
+    def _pairs(self, folder):
+        """{stem: (image, mask or None)} of one split folder."""
+        images_dir, masks_dir = self.dirs
         layout = LAYOUT.format(root=self.root, split=folder, images=images_dir, masks=masks_dir)
         images_path, masks_path = self.root / folder / images_dir, self.root / folder / masks_dir
         if not images_path.is_dir():
             raise DataError(f"{images_path} not found; {layout}")
         images = list_files(images_path, IMAGE_EXTS)
         masks = list_files(masks_path, (".png",)) if masks_path.is_dir() else {}
-        if require_masks:
+        if self.require_masks:
             _check_pairs(images, masks, masks_path, layout)
-        stems = sorted(images)
-        if part is not None:
-            stems = holdout(stems, part, val_fraction, split_seed, f"images of 'train' (no '{val_split}' folder)")
-        if not stems:
+        if not images:
             raise DataError(f"no images in {images_path}; {layout}")
-        self.items = [(images[s], masks.get(s)) for s in stems]
-        _check_files(self.items)
+        return {s: (images[s], masks.get(s)) for s in images}
 
     def _ensure_root(self):
         if self.root.exists():

@@ -8,8 +8,8 @@ import io
 import warnings
 
 import albumentations as A
-from albumentations.augmentations.crops.transforms import CropSizeError
 import numpy as np
+from albumentations.augmentations.crops.transforms import CropSizeError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from data_loader.transforms import image_tensor

@@ -6,7 +6,7 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 PREFIXES = ("train", "val", "val_ema", "val_swa")  # one line each, in this order
 STYLE = {"train": "--", "val": "-", "val_ema": "-.", "val_swa": ":"}

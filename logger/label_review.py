@@ -6,11 +6,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .predictions import overlay  # noqa: E402
-from .sample_grid import _fit  # noqa: E402
+from .predictions import overlay
+from .sample_grid import _fit
 
 GIVEN, MISSED, SPURIOUS = (40, 200, 60), (230, 30, 30), (40, 110, 255)  # RGB
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .predictions import overlay  # noqa: E402
+from .predictions import overlay
 
 RIGHT, WRONG, UNKNOWN = "forestgreen", "red", "black"
 MAX_SIDE = 320  # pixels drawn per panel: enough to see, cheap for full-size images

@@ -1,5 +1,15 @@
 """Models, losses, metrics and inferers. Importing registers every built-in."""
-from . import inference, losses, metrics, segmentation  # noqa: F401
-from . import classification, tta  # noqa: F401  (face-mask family)
-from . import c3d, finetune, resnext3d, video, video_inference  # noqa: F401
-from . import partitioned  # noqa: F401  (face parts)
+from . import (
+    c3d,
+    classification,
+    finetune,
+    inference,
+    losses,
+    metrics,
+    partitioned,
+    resnext3d,
+    segmentation,
+    tta,
+    video,
+    video_inference,
+)

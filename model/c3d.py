@@ -15,10 +15,11 @@ from typing import Optional
 
 import torch.nn as nn
 
-from utils.registry import MODELS
+from utils.registry import MODELS, takes_classes
 
 
 @MODELS.register
+@takes_classes(num_classes="count")
 class C3D(nn.Module):
     def __init__(self, num_classes: int, widths: Optional[list] = None, convs: Optional[list] = None,
                  batch_norm: bool = True, dropout: float = 0.0, in_channels: int = 3):

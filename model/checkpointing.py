@@ -14,7 +14,6 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-
 _CLASSES = {}
 
 

@@ -19,7 +19,7 @@ from typing import Optional, Union
 
 import torch.nn as nn
 
-from utils.registry import MODELS, unknown_name
+from utils.registry import MODELS, takes_classes, unknown_name
 
 from .finetune import find_classifier
 from .pretrained import hub_weights, load_into
@@ -70,9 +70,11 @@ def drop_classifier(model):
 
 
 @MODELS.register
+@takes_classes(num_classes="count", heads="head counts")
 class ClassificationModel(nn.Module):
     def __init__(self, backbone: str = "efficientnet_b3", num_classes: Optional[int] = None,
-                 heads: Optional[dict] = None, pretrained: Union[bool, str] = False, backbone_weights: Optional[str] = None,
+                 heads: Optional[dict] = None, pretrained: Union[bool, str] = False,
+                 backbone_weights: Optional[str] = None,
                  drop_rate: float = 0.0, in_chans: int = 3, **backbone_args):
         super().__init__()
         self.backbone_name = backbone

@@ -6,8 +6,7 @@ per-head argmaxes combined. An 18-way model gives each head's probabilities by s
 classes. Used by the metrics, the submission writer and the ensembling tool alike.
 """
 from data_loader.mask_labels import HEADS, NUM_CLASSES, encode
-
-from .targets import class_index
+from utils.targets import class_index
 
 KINDS = ("auto", "class", *HEADS)
 

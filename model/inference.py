@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from utils.registry import INFERERS
 
-
 PAD_RULE = {"sides": "bottom, right", "mode": "reflect",
             "fallback": "replicate (edge pixel repeated) when the pad is not smaller than the image side"}
 

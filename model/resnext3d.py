@@ -19,9 +19,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils.registry import MODELS
+from utils.registry import MODELS, takes_classes
 
-from .finetune import freeze_until as freeze, load_pretrained
+from .finetune import freeze_until as freeze
+from .finetune import load_pretrained
 
 log = logging.getLogger("facetrain")
 
@@ -110,6 +111,7 @@ class ResNeXt3DNet(nn.Module):
 
 
 @MODELS.register
+@takes_classes(num_classes="count")
 def ResNeXt3D(num_classes: int, depth: Literal[50, 101, 152] = 101, cardinality: int = 32,
               shortcut: Literal["A", "B"] = "B", stem_channels: int = 64, base_planes: int = 128,
               layers: Optional[list] = None, stem_temporal_kernel: int = 7, dropout: float = 0.0,

@@ -17,9 +17,10 @@ import timm
 import torch.nn as nn
 import torchvision.models.video as tv_video
 
-from utils.registry import MODELS, unknown_name
+from utils.registry import MODELS, takes_classes, unknown_name
 
-from .finetune import freeze_until as freeze, load_pretrained
+from .finetune import freeze_until as freeze
+from .finetune import load_pretrained
 from .pretrained import hub_weights, is_weights_file
 
 log = logging.getLogger("facetrain")
@@ -28,6 +29,7 @@ TORCHVISION_ARCHS = {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2
 
 
 @MODELS.register
+@takes_classes(num_classes="count")
 def VideoResNet(arch: Literal["r3d_18", "mc3_18", "r2plus1d_18"], num_classes: int, weights: Optional[str] = None,
                 freeze_until: Optional[str] = None):
     """`weights`: null (random init), a local checkpoint path (or package:...), or a torchvision weights name
@@ -54,6 +56,7 @@ def VideoResNet(arch: Literal["r3d_18", "mc3_18", "r2plus1d_18"], num_classes: i
 
 
 @MODELS.register
+@takes_classes(num_classes="count")
 class FrameClassifier(nn.Module):
     """`backbone`: any timm model name. `pretrained`: null, a local checkpoint path (of the
     backbone: e.g. an ImageNet ResNet-50 state dict), or true for timm's hub weights

@@ -34,7 +34,7 @@ TINY_MODEL = {"type": "SegmentationModel",
 @pytest.fixture(scope="session")
 def wrinkle_root(tmp_path_factory):
     """A small dataset in the real layout: 12 train / 4 val / 4 test images."""
-    from data_loader.samples.wrinkle import generate_wrinkle_dataset
+    from samples.wrinkle import generate_wrinkle_dataset
 
     root = tmp_path_factory.mktemp("data") / "wrinkle"
     generate_wrinkle_dataset(root, n_train=12, n_val=4, n_test=4, seed=1, progress=False)
@@ -44,7 +44,7 @@ def wrinkle_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mask_root(tmp_path_factory):
     """A small face-mask dataset in the real layout (384x512 photos): 24 train persons, 3 eval persons."""
-    from data_loader.samples.mask_faces import generate_mask_dataset
+    from samples.mask_faces import generate_mask_dataset
 
     return generate_mask_dataset(tmp_path_factory.mktemp("data") / "mask_faces", n_train=24, n_eval=3, seed=1)
 
@@ -52,7 +52,7 @@ def mask_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def action_root(tmp_path_factory):
     """Small action clips in all three forms (videos/, frames/, annotations/): 2 train, 1 val, 1 test per class."""
-    from data_loader.samples.action_clips import generate_action_dataset
+    from samples.action_clips import generate_action_dataset
 
     return generate_action_dataset(tmp_path_factory.mktemp("data") / "action", n_train=2, n_val=1, n_test=1,
                                    seed=1, progress=False)
@@ -67,7 +67,7 @@ def action_videos(action_root):
 @pytest.fixture(scope="session")
 def face_crops_root(tmp_path_factory):
     """The real face-crop sample (a CSV with heads and groups, and the same images as an ImageFolder)."""
-    from data_loader.samples.face_crops import generate_face_crops
+    from samples.face_crops import generate_face_crops
 
     return generate_face_crops(tmp_path_factory.mktemp("data") / "face_crops")
 

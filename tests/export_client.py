@@ -53,7 +53,8 @@ class ExportClient:
         for step in self.meta["transform"]:
             kind, args = step["type"], step.get("args") or {}
             if kind == "Resize":
-                x = cv2.resize(x, (args["width"], args["height"]), interpolation=args.get("interpolation", cv2.INTER_LINEAR))
+                x = cv2.resize(x, (args["width"], args["height"]),
+                               interpolation=args.get("interpolation", cv2.INTER_LINEAR))
             elif kind == "CenterCrop":
                 h, w = x.shape[:2]
                 y0, x0 = (h - args["height"]) // 2, (w - args["width"]) // 2

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_loader.samples.action_clips import render_clip, write_video
-from data_loader.samples.wrinkle import render_face
+from samples.action_clips import render_clip, write_video
+from samples.wrinkle import render_face
 
 # ids as FFHQ-Wrinkle names them: manual masks over several buckets, two of them on the published test list
 MANUAL_IDS = ("00001", "00011", "01044", "01357", "03140", "03179", "21035", "21036")

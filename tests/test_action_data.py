@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import REPO
-from data_loader.samples import action_clips
-from data_loader.samples.action_clips import CLASSES, render_clip
 from data_loader.transforms import build_transform
 from data_loader.video import VideoDataset
+from samples import action_clips
+from samples.action_clips import CLASSES, render_clip
 from utils.builder import build
 from utils.errors import ConfigError, DataError
 from utils.registry import DATASETS
@@ -200,7 +200,7 @@ def test_annotation_file_errors_name_the_row(action_root, tmp_path):
 
 
 def test_class_balanced_sampling_and_auto_class_weights_work_on_clips(action_root):
-    from data_loader.samplers import ClassBalanced
+    from data_loader.sample_weights import ClassBalanced
     from model.losses.classification import CrossEntropy
 
     ds = VideoDataset(action_root / "videos", "train", clip_len=2, classes=list(CLASSES))
@@ -231,5 +231,6 @@ def test_class_names_of_metrics_and_writers_must_be_the_datasets_classes(action_
     resolve_classes(cfg, ds)  # the shipped recipe agrees with itself
     swapped = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
     cfg["test"]["writers"][0].setdefault("args", {})["class_names"] = swapped
-    with pytest.raises(ConfigError, match=r"test\.writers\.0\.args\.class_names: .* differs from the dataset's classes"):
+    message = r"test\.writers\.0\.args\.class_names: .* differs from the dataset's classes"
+    with pytest.raises(ConfigError, match=message):
         resolve_classes(cfg, ds)

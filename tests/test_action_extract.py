@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from data_loader.samples.action_clips import CLASSES
 from data_loader.video import VideoDataset
 from data_loader.video_io import count_video_frames
+from samples.action_clips import CLASSES
 from tools.extract_frames import extract_all, main
 
 

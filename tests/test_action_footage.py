@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-import data_loader.samples.action_footage as footage
-from data_loader.samples.action_footage import CLASSES, SIZE
+import samples.action_footage as footage
 from data_loader.video import VideoDataset
 from data_loader.video_io import read_video_frames
+from samples.action_footage import CLASSES, SIZE
 
 
 @pytest.fixture(scope="module")

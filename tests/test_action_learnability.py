@@ -15,11 +15,11 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from commands import test_cli
 from conftest import REPO
-from data_loader.samples.action_clips import CLASSES
-from data_loader.samples.action_footage import SAMPLE_ROOT as FOOTAGE
+from samples.action_clips import CLASSES
+from samples.action_footage import SAMPLE_ROOT as FOOTAGE
 from trainer import run_training
 from trainer.build import build_data, build_inferer
-from trainer.testing import load_model
+from trainer.checkpoints import load_model
 from utils.config import apply_overrides, load_config
 
 
@@ -88,7 +88,7 @@ def test_a_single_frame_2d_model_cannot_tell_left_from_right(runs):
 def test_test_py_writes_per_clip_predictions_that_agree_with_its_metrics(runs, tmp_path):
     out = tmp_path / "pred"
     checkpoint = f"{runs['3d'][2]['run_dir']}/model_best.pth"
-    assert test_cli.main(["--resume", checkpoint, "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", checkpoint, "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"] == "test" and report["samples"] == 8 * len(CLASSES)
     with open(out / "predictions.csv") as f:

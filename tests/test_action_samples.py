@@ -4,8 +4,8 @@ import filecmp
 
 import pytest
 
-from data_loader.samples import action_clips
-from data_loader.samples.action_clips import CLASSES, LAYOUTS, generate_action_dataset
+from samples import action_clips
+from samples.action_clips import CLASSES, LAYOUTS, generate_action_dataset
 
 
 def small(root, seed=3):

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 import train
-from conftest import tiny_config
 from commands import test_cli
+from conftest import tiny_config
 from tiny_checkpoints import tiny_checkpoint
 from tools import ensemble, export, extract_frames, score_submission
 
-CLASS = [f"class_{i}" for i in range(18)]
+CLASS = [f"class_prob_{i}" for i in range(18)]
 
 
 def _run_main(main, argv, capsys):
@@ -71,22 +71,22 @@ def test_a_resume_that_fails_on_bad_data_leaves_the_run_as_it_was(wrinkle_root, 
 def test_a_folder_given_as_checkpoint_lists_its_files(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     tiny_checkpoint("wrinkle", tmp_path / "run/model_best.pth")
-    code, err = _run_main(test_cli.main, ["--resume", str(tmp_path / "run")], capsys)
+    code, err = _run_main(test_cli.main, ["--checkpoint", str(tmp_path / "run")], capsys)
     assert code == 2 and "is a folder" in err and "model_best.pth" in err
 
 
 def _probabilities(path, ids, seed):
     p = np.random.default_rng(seed).dirichlet(np.ones(18), len(ids))
-    pd.DataFrame(p, columns=CLASS).assign(ImageID=ids)[["ImageID", *CLASS]].to_csv(path, index=False)
+    pd.DataFrame(p, columns=CLASS).assign(path=ids)[["path", *CLASS]].to_csv(path, index=False)
 
 
 def test_an_empty_probability_cell_is_named_with_file_line_and_column(tmp_path, capsys):
     _probabilities(tmp_path / "p.csv", ["a", "b", "c"], 0)
     df = pd.read_csv(tmp_path / "p.csv", dtype=str)
-    df.loc[1, "class_4"] = ""
+    df.loc[1, "class_prob_4"] = ""
     df.to_csv(tmp_path / "p.csv", index=False)
     code, err = _run_main(ensemble.main, [str(tmp_path / "p.csv"), "--out", str(tmp_path / "e")], capsys)
-    assert code == 2 and "p.csv line 3 (class_4)" in err and not (tmp_path / "e").exists()
+    assert code == 2 and "p.csv line 3 (class_prob_4)" in err and not (tmp_path / "e").exists()
 
 
 def test_a_failed_ensemble_leaves_the_earlier_one_whole(tmp_path, capsys):
@@ -100,8 +100,8 @@ def test_a_failed_ensemble_leaves_the_earlier_one_whole(tmp_path, capsys):
     pd.DataFrame({"ImageID": ids + ["d"], "ans": 0}).to_csv(tmp_path / "info2.csv", index=False)  # d has no row
     code, err = _run_main(ensemble.main, [str(tmp_path / "p1.csv"), "--template", str(tmp_path / "info2.csv"),
                                           "--out", str(out)], capsys)
-    assert code == 2 and "not in the probabilities" in err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # probabilities and submission still a pair
+    assert code == 2 and "not in the predictions" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # predictions and submission still a pair
 
 
 def test_score_submission_writes_json_into_a_new_folder(tmp_path):
@@ -118,7 +118,7 @@ def test_extract_frames_refuses_a_negative_size(tmp_path, capsys):
 
 def test_export_refuses_an_opset_it_cannot_write_and_writes_nothing(tmp_path, capsys):
     ckpt = tiny_checkpoint("wrinkle", tmp_path / "w.pth")
-    code, err = _run_main(export.main, ["--resume", str(ckpt), "--opset", "3", "--out", str(tmp_path / "w.onnx")],
+    code, err = _run_main(export.main, ["--checkpoint", str(ckpt), "--opset", "3", "--out", str(tmp_path / "w.onnx")],
                           capsys)
     assert code == 2 and "--opset 3" in err and "Traceback" not in err
     assert not (tmp_path / "w.onnx").exists()
@@ -131,17 +131,17 @@ def tool_files(tmp_path):
                                                                                                 index=False)
     pd.DataFrame({"path": ["c0.mp4", "c1.mp4"], "label": ["run", "run"]}).to_csv(tmp_path / "one.csv", index=False)
     probs = np.random.default_rng(0).dirichlet(np.ones(3), 4)
-    oof = pd.DataFrame({"sample": [f"x{i}.png" for i in range(4)], **{f"label_{k}": probs[:, k] for k in range(3)},
-                        "true_label": [0, 1, 2, 1]})
+    oof = pd.DataFrame({"path": [f"x{i}.png" for i in range(4)], "label": ["cat", "dog", "owl", "dog"],
+                        **{f"prob_{k}": probs[:, i] for i, k in enumerate(("cat", "dog", "owl"))}})
     (tmp_path / "kf").mkdir()
-    oof.to_csv(tmp_path / "kf/oof_probabilities.csv", index=False)
+    oof.to_csv(tmp_path / "kf/oof_predictions.csv", index=False)
     return tmp_path
 
 
 def _oof(tmp, column, value, labels=None):
-    df = pd.read_csv(tmp / "kf/oof_probabilities.csv", dtype=str)
+    df = pd.read_csv(tmp / "kf/oof_predictions.csv", dtype=str)
     df.loc[1, column] = value
-    df.to_csv(tmp / "kf/oof_probabilities.csv", index=False)
+    df.to_csv(tmp / "kf/oof_predictions.csv", index=False)
     if labels:
         (tmp / "kf/labels.json").write_text(json.dumps({"classes": labels}))
     return [str(tmp / "kf")]
@@ -157,10 +157,10 @@ def _oof(tmp, column, value, labels=None):
     ("label_noise", lambda t: ["score", f"{t}/none.csv", f"{t}/a.csv"], "none.csv"),
     ("label_noise", lambda t: ["score", f"{t}/a.csv", f"{t}/a.csv", "--n", "0"], "expected an integer >= 1, got '0'"),
     ("label_noise", lambda t: ["score", f"{t}/a.csv", f"{t}/one.csv"], "missing column(s) ['head']"),
-    ("find_label_errors", lambda t: _oof(t, "label_1", ""), "oof_probabilities.csv line 3 (label_1): '' is not"),
-    ("find_label_errors", lambda t: _oof(t, "label_1", "0.5", ["cat", "dog"]),
-     "3 probability columns of 'label' but 2 class names ['cat', 'dog']"),
-    ("find_label_errors", lambda t: _oof(t, "true_label", "dog"), "line 3 (true_label): 'dog' is neither a class id"),
+    ("find_label_errors", lambda t: _oof(t, "prob_dog", ""), "oof_predictions.csv line 3 (prob_dog): '' is not"),
+    ("find_label_errors", lambda t: _oof(t, "prob_dog", "0.5", ["cat", "dog"]),
+     "labels.json names the classes ['cat', 'dog'], but the predictions"),
+    ("find_label_errors", lambda t: _oof(t, "label", "emu"), "line 3 (label): 'emu' is neither a class id"),
     ("find_label_errors", lambda t: [f"{t}/kf", "--review", "-1"], "expected an integer >= 0, got '-1'"),
     ("kfold", lambda t: ["--config", "c.json", "--n-folds", "0"], "--n-folds: expected an integer >= 2, got '0'"),
     ("kfold", lambda t: ["--config", "c.json", "--folds", "-1"], "--folds: expected an integer >= 0, got '-1'"),

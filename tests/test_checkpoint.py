@@ -6,7 +6,9 @@ import sys
 import pytest
 import torch
 
+from deploy.predictor import Predictor
 from trainer import run_test, run_training
+from trainer.checkpoints import decision_threshold
 from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from utils.errors import CheckpointError
 
@@ -31,6 +33,24 @@ def test_checkpoint_is_plain_data_loadable_outside_the_repo(trained, tmp_path):
     for key in ("model", "optimizer", "scheduler", "scaler", "ema", "rng", "config", "monitor", "epoch"):
         assert f"'{key}'" in out
     assert "wrinkle_quick 1 dict" in out
+
+
+def test_the_decision_is_stored_once_and_files_of_the_previous_version_give_the_same_threshold(trained, tmp_path):
+    cfg, path = trained
+    ckpt = load_checkpoint(path)
+    assert set(ckpt["decisions"]) == {"model", "ema"} and "decisions" not in ckpt["extra"]  # one field
+    assert decision_threshold(cfg, ckpt, "ema")[0] == ckpt["decisions"]["ema"]["threshold"]
+    # as the previous version wrote it: the decisions at the top and again under extra
+    decisions = {"model": {"threshold": 0.37, "source": "tuned"}, "ema": {"threshold": 0.42, "source": "metric"}}
+    old = tmp_path / "old.pth"
+    save_checkpoint({**ckpt, "decisions": decisions, "extra": {**ckpt["extra"], "decisions": decisions}}, old)
+    assert Predictor.from_checkpoint(old, weights="model").threshold == 0.37
+    assert Predictor.from_checkpoint(old, weights="ema").threshold == 0.42
+    report = run_test(cfg, old, split="val", out_dir=tmp_path / "test", weights="model")
+    assert report["threshold"] == 0.37
+    assert "stored in the checkpoint (model weights): tuned" in report["threshold_source"]
+    trainer, _ = run_training(cfg, resume=old)  # nothing left to train: the resumed run holds the file's decisions
+    assert trainer.decisions == decisions
 
 
 def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):

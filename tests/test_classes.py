@@ -1,13 +1,16 @@
 """Classes named once: the dataset's list fills the model, metrics, writers and mixers; copies that
 disagree, per-class weights of the wrong length and data of other classes are named errors."""
+import json
 from types import SimpleNamespace
 
 import pytest
 
+import train
 from conftest import REPO
 from data_loader.mask_labels import head_classes
 from trainer.classes import resolve_classes
 from trainer.testing import check_labels
+from utils import registry
 from utils.config import load_config
 from utils.errors import ConfigError
 
@@ -82,3 +85,36 @@ def test_a_multi_head_recipe_runs_on_other_heads_with_only_the_label_columns_cha
     assert cfg["test"]["writers"][0]["args"]["class_names"] == people.head_classes
     with pytest.raises(ConfigError, match=r"metrics\.0\.args\.key: '\*' \(every head\) needs data with several heads"):
         resolve_classes(load_config(REPO / "configs/image_multihead.json"), CLIPS)
+
+
+def test_print_config_fills_the_classes_and_says_where_each_came_from(action_videos, capsys):
+    assert train.main(["--config", str(REPO / "configs/action_quick.json"), "--print-config",
+                       "-o", f"data.dataset.args.root={action_videos}"]) == 0
+    out, err = capsys.readouterr()
+    cfg = json.loads(out)  # stdout stays the config alone
+    names = cfg["data"]["dataset"]["args"]["classes"]
+    assert cfg["model"]["args"]["num_classes"] == len(names) == 5
+    assert (f"# model.args.num_classes = 5: the dataset's 5 classes {names}, for C3D's num_classes (count)"
+            in err.splitlines())
+    assert "# test.writers.0.args.class_names = " in err and "for ClipPredictionWriter's class_names (names)" in err
+
+
+def test_a_component_declares_the_arguments_that_take_classes_not_their_annotation():
+    with pytest.raises(ValueError, match="'species' is not a kind of class argument"):
+        registry.takes_classes(labels="species")
+
+    @registry.takes_classes(n="count", labels="names or head names")
+    class Probe:  # annotations say nothing about classes: the declaration does
+        def __init__(self, n: int = 0, labels: object = None):
+            pass
+
+    registry.WRITERS.register(Probe, name="_ProbeWriter")
+    cfg = load_config(REPO / "configs/action_r3d18.json")
+    cfg["test"]["writers"] = [{"type": "_ProbeWriter"}]
+    assert cfg_args(resolve_classes(cfg, CLIPS)) == {"n": 3, "labels": ["trip", "stroll", "wait"]}
+    assert cfg_args(resolve_classes(cfg, FACES))["labels"] == FACES.head_classes  # every head's names
+    assert "n" not in cfg_args(resolve_classes(cfg, FACES))  # a count of one label: nothing for heads
+
+
+def cfg_args(cfg):
+    return cfg["test"]["writers"][0]["args"]

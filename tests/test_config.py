@@ -115,8 +115,9 @@ def test_unknown_and_missing_arguments_name_the_path_and_accepted_args(config):
     assert "pos_weight" in str(e.value) and "max_pos_weight" in str(e.value)
     cfg = config()
     cfg["lr_scheduler"] = {"type": "StepLR", "args": {}}
-    from trainer.optim import build_scheduler
     import torch
+
+    from trainer.optim import build_scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ConfigError, match=r"lr_scheduler.args: StepLR needs \['step_size'\]"):

@@ -35,12 +35,12 @@ def logged(trainer, epoch=None):
 
 def run_test_py(ckpt, out, *args):
     """test.py on `ckpt` into `out`; its metrics.json."""
-    assert test_cli.main(["--resume", str(ckpt), "--out", str(out), *args]) == 0
+    assert test_cli.main(["--checkpoint", str(ckpt), "--out", str(out), *args]) == 0
     return json.loads((out / "metrics.json").read_text())
 
 
 def exported(ckpt, out, *args):
-    assert export.main(["--resume", str(ckpt), "--out", str(out), "--no-check", *args]) == 0
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out), "--no-check", *args]) == 0
     return ExportClient(out)
 
 
@@ -59,7 +59,8 @@ def scores_agree_at_both_batch_sizes(trainer, tmp, table, index):
     logged val/* score of the best epoch, and the per-sample table it writes, agree. Returns the tables."""
     row, tables = logged(trainer), {}
     for bs in (VAL_BS, 1):
-        test = run_test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val", "--bs", str(bs))
+        test = run_test_py(trainer.paths.models / "model_best.pth", tmp / f"val_{bs}", "--split", "val",
+                           "--bs", str(bs))
         keys = [k.split("/", 1)[1] for k in row if k.startswith("val/")]
         same_scores(test, row, "val", keys, 1e-6 if bs == VAL_BS else 1e-4)
         tables[bs] = pd.read_csv(tmp / f"val_{bs}/{table}", dtype={index: str}).set_index(index)
@@ -145,7 +146,7 @@ def test_wrinkle_tta_averages_the_flipped_view_back_in_place(wrinkle_run, wrinkl
 
 def test_swa_weights_are_only_served_from_the_swa_file(wrinkle_run, capsys):
     trainer, _ = wrinkle_run
-    assert test_cli.main(["--resume", str(trainer.paths.models / "model_best.pth"), "--weights", "swa",
+    assert test_cli.main(["--checkpoint", str(trainer.paths.models / "model_best.pth"), "--weights", "swa",
                           "--split", "val"]) == 2
     assert "only model_swa.pth holds SWA weights" in capsys.readouterr().err
     swa = Predictor.from_checkpoint(trainer.paths.models / "model_swa.pth")
@@ -195,7 +196,7 @@ def face_run(request, mask_root, tmp_path_factory):
 def test_face_scores_and_probabilities_agree(face_run, mask_root):
     trainer, tmp, outputs = face_run
     best = trainer.paths.models / "model_best.pth"
-    probs = scores_agree_at_both_batch_sizes(trainer, tmp, "probabilities.csv", "ImageID")
+    probs = scores_agree_at_both_batch_sizes(trainer, tmp, "predictions.csv", "path")
     predictor = Predictor.from_checkpoint(best)
     client = exported(best, tmp / "f.onnx")
     dataset = trainer.val_loader.dataset
@@ -204,8 +205,9 @@ def test_face_scores_and_probabilities_agree(face_run, mask_root):
         saved = probs[1].loc[str(dataset.image_ids[i])]
         served = predictor.predict_image(photo)
         for head, n in (("mask", 3), ("gender", 2), ("age", 3), ("class", 18)):
-            np.testing.assert_allclose(list(served[head].values()), saved[[f"{head}_{k}" for k in range(n)]],
-                                       atol=1e-5)
+            columns = [c for c in saved.index if c.startswith(f"{head}_prob_")]
+            assert len(columns) == n
+            np.testing.assert_allclose(list(served[head].values()), saved[columns].to_numpy(np.float64), atol=1e-5)
         got = client.class_probabilities(photo)
         for name in outputs:
             ref = served[name] if name != "logits" else served["class"]
@@ -215,7 +217,7 @@ def test_face_scores_and_probabilities_agree(face_run, mask_root):
 # ----------------------------------------------------------------------------- any labelled image set
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
-    from data_loader.samples.face_crops import generate_face_crops
+    from samples.face_crops import generate_face_crops
 
     tmp = tmp_path_factory.mktemp("image_heads")
     root = generate_face_crops(tmp / "face_crops")
@@ -289,12 +291,16 @@ def test_a_tuned_or_overridden_threshold_travels_to_masks_predictor_and_export(w
     for png in (tmp_path / "t03/png").glob("*.png"):
         prob = np.load(tmp_path / "t03/npy" / f"{png.stem}.npy")
         assert np.array_equal(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE) > 0, prob >= 0.3)
-    # --tune-threshold stores its choice in the checkpoint; everything downstream uses it from then on
-    tuned = run_test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model")
-    stored = load_checkpoint(ckpt)["decisions"]["model"]
+    # --tune-threshold never rewrites the checkpoint it evaluates: its choice goes into a copy the user names,
+    # and everything pointed at the copy uses it
+    before, copy = open(ckpt, "rb").read(), tmp_path / "tuned.pth"
+    tuned = run_test_py(ckpt, tmp_path / "tuned", "--split", "val", "--tune-threshold", "--weights", "model",
+                        "--tuned-checkpoint", str(copy))
+    assert open(ckpt, "rb").read() == before and tuned["tuned_checkpoint"] == str(copy)
+    stored = load_checkpoint(copy)["decisions"]["model"]
     assert stored["threshold"] == tuned["threshold"] and "--tune-threshold" in stored["source"]
-    again = run_test_py(ckpt, tmp_path / "again", "--split", "val", "--weights", "model")
+    again = run_test_py(copy, tmp_path / "again", "--split", "val", "--weights", "model")
     assert again["threshold"] == tuned["threshold"] and again["metrics"]["f1"] == pytest.approx(tuned["metrics"]["f1"])
-    predictor = Predictor.from_checkpoint(ckpt, weights="model")
+    predictor = Predictor.from_checkpoint(copy, weights="model")
     assert predictor.threshold == tuned["threshold"]
     assert json.loads(predictor.metadata()["threshold"]) == tuned["threshold"]  # what the export writes

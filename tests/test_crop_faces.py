@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from skimage import data
 
+from conftest import REPO
 from data_loader.face_crop import center_plan, face_plan
 from data_loader.face_detection import Face
 from tools import crop_faces
-from conftest import REPO
 
 ASTRONAUT_EYES = [(205, 102), (247, 104)]  # located with MTCNN (see test_face_detection.py)
 

@@ -38,7 +38,8 @@ def runs(wrinkle_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     single, _ = run_training(_config(wrinkle_root, tmp / "saved", "name=single", "data.loader.batch_size=4"))
     for name, epochs in (("ddp", 2), ("ddp_resumed", 1)):
-        cfg = _config(wrinkle_root, tmp / "saved", f"name={name}", "data.loader.batch_size=2", f"trainer.epochs={epochs}")
+        cfg = _config(wrinkle_root, tmp / "saved", f"name={name}", "data.loader.batch_size=2",
+                      f"trainer.epochs={epochs}")
         (tmp / f"{name}.json").write_text(json.dumps(cfg))
     codes, output = torchrun([
         {"name": "ddp", "argv": ["--config", str(tmp / "ddp.json")]},

@@ -9,10 +9,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 import train
-from conftest import tiny_config
 from commands import test_cli
+from conftest import tiny_config
 from logger.progress import Progress
-
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +48,7 @@ def test_a_run_writes_checkpoints_config_and_logs(run):
 def test_test_py_writes_metrics_and_predictions_that_agree(run, wrinkle_root):
     tmp, run_dir = run
     out = tmp / "pred"
+    # the command of earlier versions: --resume is --checkpoint's alias
     assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"] == "test" and report["samples"] == 4
@@ -75,7 +75,7 @@ def test_test_py_can_point_at_another_data_folder_and_split(run, wrinkle_root, t
     _, run_dir = run
     other = shutil.copytree(wrinkle_root, tmp_path / "other")
     shutil.rmtree(other / "test")
-    code = test_cli.main(["--resume", str(run_dir / "model_best.pth"), "-o", f"data.dataset.args.root={other}",
+    code = test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "-o", f"data.dataset.args.root={other}",
                           "--split", "val", "--out", str(tmp_path / "o"), "--tune-threshold"])
     assert code == 0
     report = json.loads((tmp_path / "o/metrics.json").read_text())
@@ -83,7 +83,7 @@ def test_test_py_can_point_at_another_data_folder_and_split(run, wrinkle_root, t
 
 
 def test_test_py_reports_a_missing_checkpoint_clearly(tmp_path, capsys):
-    assert test_cli.main(["--resume", str(tmp_path / "missing.pth")]) == 2
+    assert test_cli.main(["--checkpoint", str(tmp_path / "missing.pth")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
 
 

@@ -70,7 +70,7 @@ def exported(tmp_path_factory):
             tmp = tmp_path_factory.mktemp(kind)
             ckpt = tiny_checkpoint(kind, tmp / "model_best.pth")
             out = tmp / f"model.{fmt}"
-            assert export.main(["--resume", str(ckpt), "--format", fmt, "--out", str(out), "--no-check"]) == 0
+            assert export.main(["--checkpoint", str(ckpt), "--format", fmt, "--out", str(out), "--no-check"]) == 0
             files[kind, fmt] = ckpt, out
         return files[kind, fmt]
     return get
@@ -105,8 +105,9 @@ def test_the_exported_model_matches_pytorch_and_carries_its_preprocessing(kind, 
 
 def test_an_onnx_wrinkle_model_takes_any_size_and_its_metadata_is_enough_to_use_it(exported):
     """Preprocess with nothing but the metadata; the result is the predictor's wrinkle map."""
-    from deploy.predictor import Predictor
     from skimage import data
+
+    from deploy.predictor import Predictor
 
     ckpt, out = exported("wrinkle", "onnx")
     _, run, meta = load_onnx(out)
@@ -123,19 +124,20 @@ def test_an_onnx_wrinkle_model_takes_any_size_and_its_metadata_is_enough_to_use_
 def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "notes.pth"
     bad.write_text("not a checkpoint")
-    assert export.main(["--resume", str(bad), "--format", "onnx"]) == 2
+    assert export.main(["--checkpoint", str(bad), "--format", "onnx"]) == 2
     assert "notes.pth" in capsys.readouterr().err
 
 
 def test_a_partitioned_model_exports_for_one_image_size(tmp_path, capsys):
     ckpt = tiny_checkpoint("partitioned", tmp_path / "merged.pth")
-    assert export.main(["--resume", str(ckpt), "--format", "onnx", "--no-check"]) == 2
+    assert export.main(["--checkpoint", str(ckpt), "--format", "onnx", "--no-check"]) == 2
     assert "give --input-size H W" in capsys.readouterr().err  # its regions are fractions of one size
     x = torch.randn(3, 3, 70, 60)
     expected = reference(ckpt, x)["logits"].numpy()
     for fmt, load in (("onnx", load_onnx), ("torchscript", load_torchscript)):
         out = tmp_path / f"merged.{fmt}"
-        assert export.main(["--resume", str(ckpt), "--format", fmt, "--out", str(out), "--input-size", "70", "60"]) == 0
+        args = ["--checkpoint", str(ckpt), "--format", fmt, "--out", str(out), "--input-size", "70", "60"]
+        assert export.main(args) == 0
         names, run, meta = load(out)
         assert names == ["logits"] and json.loads(meta["input_size"]) == [70, 60]
         assert np.abs(run(x)[0] - expected).max() < export.TOLERANCE, fmt

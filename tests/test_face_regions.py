@@ -39,7 +39,8 @@ def test_a_box_covers_the_pixels_whose_centres_it_contains():
     assert np.array_equal(full_mask(located["a"], 50, 100), expected)
     # b starts at x = 10.5: pixel 10's centre (10.5) is inside, so column 10 is the first
     b = full_mask(located["b"], 50, 100)
-    assert np.flatnonzero(b.any(0)).tolist() == list(range(10, 20)) and np.flatnonzero(b.any(1)).tolist() == list(range(5))
+    assert np.flatnonzero(b.any(0)).tolist() == list(range(10, 20))
+    assert np.flatnonzero(b.any(1)).tolist() == list(range(5))
 
 
 def test_a_polygon_is_rasterised_like_skimage():
@@ -100,7 +101,7 @@ def test_regions_follow_the_eyes_found_by_the_landmark_provider():
 
 
 def test_the_lbp_detector_places_the_regions_on_a_synthetic_aligned_face():
-    from data_loader.samples.wrinkle import FACE_REGIONS, render_face
+    from samples.wrinkle import FACE_REGIONS, render_face
 
     image, _ = render_face(np.random.default_rng(3), 330, 300)
     image = image[..., ::-1].copy()  # BGR -> RGB

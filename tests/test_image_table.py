@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from data_loader.image_table import ImageTableDataset
-from data_loader.samples.face_crops import generate_face_crops
-from data_loader.samplers import ClassBalanced
+from data_loader.sample_weights import ClassBalanced
 from model.losses.multi_head import MultiHeadLoss
+from samples.face_crops import generate_face_crops
 from utils.errors import ConfigError, DataError
 
 HEADS = ["gender", "age"]

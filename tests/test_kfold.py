@@ -12,7 +12,6 @@ from sklearn.metrics import f1_score
 
 from conftest import REPO
 from tools import find_label_errors, kfold
-from tools.kfold_data import fold_plan
 from trainer.build import build_dataset
 from utils.config import apply_overrides, load_config
 
@@ -87,8 +86,7 @@ def test_the_fold_seed_seeds_an_image_tables_folds(faces, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="facetrain")
     held = {}
     for seed in (7, 8):
-        plan = fold_plan(cfg, tmp_path, n_folds=2, seed=seed)
-        held[seed] = build_dataset(plan.config(0), "val").paths
+        held[seed] = build_dataset(kfold.fold_config(cfg, 0, n_folds=2, seed=seed), "val").paths
         assert (faces / f"folds_by_path_k2_seed{seed}.csv").is_file() and f"(seed {seed})" in caplog.text
     assert held[7] != held[8]
 

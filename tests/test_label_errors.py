@@ -10,9 +10,9 @@ import pytest
 
 from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.samples.action_clips import CLASSES
-from data_loader.samples.mask_faces import generate_mask_dataset
 from data_loader.video_index import read_annotations
+from samples.action_clips import CLASSES
+from samples.mask_faces import generate_mask_dataset
 from tools import find_label_errors, kfold, label_noise
 from utils.config import apply_overrides, load_config
 
@@ -149,28 +149,36 @@ def test_missing_or_unusable_predictions_are_named(tmp_path, capsys):
     assert find_label_errors.main([str(tmp_path / "nowhere/oof_probabilities.csv")]) == 2
     assert "oof_probabilities.csv not found; run tools/kfold.py" in capsys.readouterr().err
     assert find_label_errors.main([str(tmp_path)]) == 2
-    assert "holds no out-of-fold predictions (oof_probabilities.csv" in capsys.readouterr().err
-    pd.DataFrame({"ImageID": ["a.jpg"], "ans": [3]}).to_csv(tmp_path / "oof_probabilities.csv", index=False)
+    assert "holds no out-of-fold predictions (oof_predictions.csv" in capsys.readouterr().err
+    pd.DataFrame({"path": ["a.jpg"], "ans": [3]}).to_csv(tmp_path / "oof_predictions.csv", index=False)
     assert find_label_errors.main([str(tmp_path)]) == 2
     assert "no head with both probabilities and given labels" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("family", ["clips", "segmentation"])
-def test_kfold_holds_out_every_train_and_val_sample_once(family, action_root, wrinkle_root, tmp_path):
-    from tools.kfold_data import fold_plan
+FOLDED = {"clips": ("action_quick", "action_root", "frames"), "segmentation": ("wrinkle_quick", "wrinkle_root", ""),
+          "ffhq_wrinkle": ("wrinkle_ffhq_finetune", "ffhq_wrinkle_root", ""),
+          "ffhq_crops": ("wrinkle_ffhq_crops", "ffhq_crops_root", ""),
+          "ucf101": ("action_ucf101_r2plus1d", "ucf101_root", ""),
+          "hmdb51": ("action_hmdb51_r2plus1d", "hmdb51_root", ""),
+          "kinetics": ("action_kinetics_r2plus1d", "kinetics_root", "")}
+
+
+@pytest.mark.parametrize("layout", list(FOLDED))
+def test_kfold_holds_out_every_train_and_val_sample_once(layout, request):
+    """Every family's datasets fold themselves, the public layouts' readers included."""
     from trainer.build import build_dataset
 
-    config, root = ("action_quick", action_root / "frames") if family == "clips" else ("wrinkle_quick", wrinkle_root)
+    config, fixture, sub = FOLDED[layout]
+    root = request.getfixturevalue(fixture) / sub
     cfg = apply_overrides(load_config(REPO / f"configs/{config}.json"), [f"data.dataset.args.root={root}"])
 
-    def names(dataset):  # the samples' files (fold roots link to them)
-        files = [c.path for c in dataset.clips] if family == "clips" else [image for image, _ in dataset.items]
+    def names(dataset):  # the samples' files
+        files = [c.path for c in dataset.clips] if hasattr(dataset, "clips") else [image for image, _ in dataset.items]
         return [os.path.realpath(f) for f in files]
     pool = sorted(n for s in ("train", "val") for n in names(build_dataset(cfg, s)))
-    plan = fold_plan(cfg, tmp_path, n_folds=3)
     held = []
     for k in range(3):
-        fold = plan.config(k)
+        fold = kfold.fold_config(cfg, k, n_folds=3)
         train, val = (sorted(names(build_dataset(fold, s))) for s in ("train", "val"))
         assert not set(train) & set(val) and sorted(train + val) == pool
         held += val

@@ -50,7 +50,7 @@ def test_quick_recipe_learns_thin_wrinkles_on_real_photos_and_keeps_its_threshol
     # the best epoch's threshold is stored with its weights, and test.py scores them at it
     rows = {int(r["epoch"]): r for r in csv.DictReader(open(trainer.paths.log / "metrics.csv"))}
     threshold = float(rows[summary["best_epoch"]]["val/threshold_best"])
-    assert test_cli.main(["--resume", str(trainer.paths.models / "model_best.pth"), "--split", "val",
+    assert test_cli.main(["--checkpoint", str(trainer.paths.models / "model_best.pth"), "--split", "val",
                           "--out", str(tmp_path / "test")]) == 0
     report = json.loads((tmp_path / "test/metrics.json").read_text())
     assert report["threshold"] == threshold and "stored in the checkpoint" in report["threshold_source"]

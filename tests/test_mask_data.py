@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.samples.mask_faces import generate_mask_dataset
+from samples.mask_faces import generate_mask_dataset
 from utils.errors import DataError
 
 STEM_MASK = {"mask1": 0, "mask2": 0, "mask3": 0, "mask4": 0, "mask5": 0, "incorrect_mask": 1, "normal": 2}

@@ -8,15 +8,17 @@ import pytest
 from sklearn.metrics import f1_score
 
 import train
-from conftest import REPO
 from commands import test_cli
+from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
+from data_loader.mask_labels import class_names
 from tools import ensemble, kfold, score_submission
 from utils.config import apply_overrides, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CLASS = [f"class_{i}" for i in range(18)]
+CLASS = [f"class_prob_{name}" for name in class_names()]
+MASK = [f"mask_prob_{name}" for name in ("wear", "incorrect", "not wear")]
 TINY = ["device=cpu", "model.args.backbone=test_resnet", "data.loader.num_workers=0", "data.loader.batch_size=8",
         "trainer.progress=none"]
 
@@ -56,17 +58,17 @@ def test_a_run_logs_every_head_and_saves_confusion_matrices(run, mask_root):
 def test_test_py_writes_the_submission_in_info_csv_order(run, mask_root):
     tmp, run_dir = run
     out = tmp / "eval_pred"
-    assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(out)]) == 0
     info = pd.read_csv(mask_root / "eval/info.csv", dtype=str)
     sub = pd.read_csv(out / "submission.csv", dtype={"ImageID": str})
     assert (out / "submission.csv").read_text().splitlines()[0] == "ImageID,ans"  # no index column
     assert sub["ImageID"].tolist() == info["ImageID"].tolist()
     assert sub["ans"].dtype.kind == "i" and sub["ans"].between(0, 17).all()
-    probs = pd.read_csv(out / "probabilities.csv", dtype={"ImageID": str})
-    assert probs["ImageID"].tolist() == info["ImageID"].tolist()
+    probs = pd.read_csv(out / "predictions.csv", dtype={"path": str})
+    assert probs["path"].tolist() == info["ImageID"].tolist()
     p = probs[CLASS].to_numpy()
     assert np.allclose(p.sum(1), 1, atol=1e-4) and np.array_equal(p.argmax(1), sub["ans"].to_numpy())
-    mask = probs[[f"mask_{i}" for i in range(3)]].to_numpy()
+    mask = probs[MASK].to_numpy()
     assert np.allclose(mask, p.reshape(-1, 3, 6).sum(2), atol=1e-4)  # heads and classes agree
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"] == "test" and report["outputs"][0]["submission"] == str(out / "submission.csv")
@@ -75,14 +77,16 @@ def test_test_py_writes_the_submission_in_info_csv_order(run, mask_root):
 def test_test_py_on_the_labelled_split_reports_what_sklearn_computes(run, mask_root):
     tmp, run_dir = run
     out = tmp / "val_pred"
-    assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--split", "val", "--out", str(out)]) == 0
+    assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--split", "val", "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
-    pred = pd.read_csv(out / "predictions.csv", dtype={"ImageID": str})
+    pred = pd.read_csv(out / "predictions.csv", dtype={"path": str})
     val = MaskFaceDataset(mask_root, "val", label_fix="label_fix.csv")  # targets are the true (fixed) labels
-    assert pred["target"].tolist() == [dict(zip(val.image_ids, val.labels("class")))[i] for i in pred["ImageID"]]
-    assert report["metrics"]["f1"] == pytest.approx(f1_score(pred["target"], pred["ans"], average="macro"))
-    assert {"confusion_matrix.csv", "confusion_matrix.png", "probabilities.csv"} <= {p.name for p in out.iterdir()}
-    assert {"true_class", "true_mask", "true_gender", "true_age"} <= set(pd.read_csv(out / "probabilities.csv").columns)
+    truth = dict(zip(val.image_ids, val.labels("class")))
+    assert pred["class_label"].tolist() == [class_names()[truth[i]] for i in pred["path"]]
+    assert report["metrics"]["f1"] == pytest.approx(f1_score(pred["class_label"], pred["class_prediction"],
+                                                             average="macro"))
+    assert {"confusion_matrix.csv", "confusion_matrix.png", "predictions.csv"} <= {p.name for p in out.iterdir()}
+    assert {"class_label", "mask_label", "gender_label", "age_label", "group"} <= set(pred.columns)
 
 
 def test_skipped_eval_images_keep_their_row_and_are_counted(run, mask_root, tmp_path):
@@ -90,7 +94,7 @@ def test_skipped_eval_images_keep_their_row_and_are_counted(run, mask_root, tmp_
     root = shutil.copytree(mask_root, tmp_path / "copy")
     info = pd.read_csv(root / "eval/info.csv", dtype=str)
     (root / "eval/images" / info["ImageID"][2]).unlink()
-    args = ["--resume", str(run_dir / "model_best.pth"), "--out", str(tmp_path / "o"), "-o",
+    args = ["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(tmp_path / "o"), "-o",
             f"data.dataset.args.root={root}"]
     assert test_cli.main(args) == 2  # a missing file is an error by default
     assert test_cli.main(args + ["data.dataset.args.on_error=skip"]) == 0
@@ -104,25 +108,25 @@ def test_ensemble_averages_probability_files_and_score_matches_sklearn(run, mask
     files = []
     for i, views in enumerate(("[identity, hflip]", "[identity]")):
         out = tmp_path / f"m{i}"
-        assert test_cli.main(["--resume", str(run_dir / "model_best.pth"), "--out", str(out),
+        assert test_cli.main(["--checkpoint", str(run_dir / "model_best.pth"), "--out", str(out),
                               "-o", f"inference.args.views={views}"]) == 0
-        files.append(out / "probabilities.csv")
+        files.append(out / "predictions.csv")
     info = mask_root / "eval/info.csv"
     assert ensemble.main([*map(str, files), "--weights", "2", "1", "--template", str(info),
                           "--out", str(tmp_path / "ens")]) == 0
-    a, b = (pd.read_csv(f, dtype={"ImageID": str}).set_index("ImageID") for f in files)
+    a, b = (pd.read_csv(f, dtype={"path": str}).set_index("path") for f in files)
     sub = pd.read_csv(tmp_path / "ens/submission.csv", dtype={"ImageID": str})
     assert sub["ImageID"].tolist() == pd.read_csv(info, dtype=str)["ImageID"].tolist()
     expected = (2 * a[CLASS] + b.loc[a.index, CLASS]).to_numpy().argmax(1)
     assert np.array_equal(sub.set_index("ImageID").loc[a.index, "ans"].to_numpy(), expected)
     # An age-only model joins by heads: age from both files, mask and gender from the first alone.
-    age = [f"age_{i}" for i in range(3)]
-    b[age].reset_index().to_csv(tmp_path / "age_only.csv", index=False)
+    age = [f"age_prob_{name}" for name in ("young", "middle", "old")]
+    b[["age_prediction", "age_confidence", *age]].reset_index().to_csv(tmp_path / "age_only.csv", index=False)
     assert ensemble.main([str(files[0]), str(tmp_path / "age_only.csv"), "--by", "heads",
                           "--out", str(tmp_path / "heads")]) == 0
     by_heads = pd.read_csv(tmp_path / "heads/submission.csv", dtype={"ImageID": str}).set_index("ImageID")
-    expected = (a[[f"mask_{i}" for i in range(3)]].to_numpy().argmax(1) * 6
-                + a[["gender_0", "gender_1"]].to_numpy().argmax(1) * 3
+    expected = (a[MASK].to_numpy().argmax(1) * 6
+                + a[["gender_prob_male", "gender_prob_female"]].to_numpy().argmax(1) * 3
                 + ((a[age] + b.loc[a.index, age]) / 2).to_numpy().argmax(1))
     assert np.array_equal(by_heads.loc[a.index, "ans"].to_numpy(), expected)
 
@@ -143,13 +147,14 @@ def test_kfold_trains_every_fold_and_writes_out_of_fold_predictions(mask_root, t
                 f"data.dataset.args.folds_file={tmp_path / 'folds.csv'}", "trainer.epochs=1",
                 "trainer.tensorboard=false", "inference.args.views=[identity]", "trainer.limit_train_batches=3")
     summary = kfold.run_kfold(cfg, out_dir=tmp_path / "kfold")
-    oof = pd.read_csv(tmp_path / "kfold/oof_probabilities.csv", dtype={"ImageID": str})
+    oof = pd.read_csv(tmp_path / "kfold/oof_predictions.csv", dtype={"path": str})
     everyone = MaskFaceDataset(mask_root, "all", label_fix="label_fix.csv")
-    assert sorted(oof["ImageID"]) == sorted(everyone.image_ids)  # every training photo exactly once
-    table = pd.read_csv(tmp_path / "kfold/oof_predictions.csv", dtype={"ImageID": str})
+    assert sorted(oof["path"]) == sorted(everyone.image_ids)  # every training photo exactly once
     truth = dict(zip(everyone.image_ids, everyone.labels("class")))  # targets are the true (fixed) labels
-    assert table["target"].tolist() == [truth[i] for i in table["ImageID"]]
-    assert summary["oof"]["f1"] == pytest.approx(f1_score(table["target"], table["ans"], average="macro"))
+    assert oof["class_label"].tolist() == [class_names()[truth[i]] for i in oof["path"]]
+    assert summary["oof"]["f1"] == pytest.approx(f1_score(oof["class_label"], oof["class_prediction"],
+                                                          average="macro"))
+    assert all(str(mask_root / "train/images" / p) == f for p, f in zip(oof["path"], oof["file"]))
     assert sorted(summary["folds"]) == [0, 1]
     sub = pd.read_csv(summary["ensemble"]["submission"], dtype={"ImageID": str})
     assert sub["ImageID"].tolist() == pd.read_csv(mask_root / "eval/info.csv", dtype=str)["ImageID"].tolist()

@@ -3,7 +3,7 @@ import numpy as np
 
 from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
-from data_loader.samples.mask_faces import generate_mask_dataset
+from samples.mask_faces import generate_mask_dataset
 from trainer import run_training
 from utils.config import apply_overrides, load_config
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from data_loader.batch_mix import CutMix, Mixup
-from data_loader.sampler import DataSampler
-from data_loader.samplers import ClassBalanced
+from data_loader.sample_weights import ClassBalanced
+from data_loader.seeded_sampler import DataSampler
 from model.metrics.face_attributes import FaceAttributeMetrics
 from utils.builder import build
 from utils.errors import ConfigError

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from commands import test_cli
+from conftest import REPO
 from data_loader.mask_faces import MaskFaceDataset
 from tools import ensemble
 from trainer import run_training
@@ -31,12 +31,13 @@ def recipe(name, root, save_dir, *overrides):
 
 
 def predict(checkpoint, out, *args):
-    assert test_cli.main(["--resume", str(checkpoint), "--out", str(out), *args]) == 0
-    return pd.read_csv(out / "probabilities.csv", dtype={"ImageID": str})
+    assert test_cli.main(["--checkpoint", str(checkpoint), "--out", str(out), *args]) == 0
+    return pd.read_csv(out / "predictions.csv", dtype={"path": str})
 
 
-def columns(group, k):
-    return [f"{group}_{i}" for i in range(k)]
+def columns(table, head):
+    """The probability columns of `head` in a predictions.csv."""
+    return [c for c in table.columns if c.startswith(f"{head}_prob_")]
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +54,12 @@ def test_the_18_way_recipe_writes_a_submission_with_per_head_probabilities(singl
     probs = predict(checkpoint, tmp / "eval")
     info = pd.read_csv(mask_root / "eval/info.csv", dtype=str)
     sub = pd.read_csv(tmp / "eval/submission.csv", dtype={"ImageID": str})
-    assert sub["ImageID"].tolist() == info["ImageID"].tolist() == probs["ImageID"].tolist()
-    p = probs[columns("class", 18)].to_numpy().reshape(-1, 3, 2, 3)
+    assert sub["ImageID"].tolist() == info["ImageID"].tolist() == probs["path"].tolist()
+    assert len(columns(probs, "class")) == 18
+    p = probs[columns(probs, "class")].to_numpy().reshape(-1, 3, 2, 3)
     assert np.array_equal(sub["ans"].to_numpy(), p.reshape(-1, 18).argmax(1))
-    for head, k, axes in (("mask", 3, (2, 3)), ("gender", 2, (1, 3)), ("age", 3, (1, 2))):
-        assert np.allclose(probs[columns(head, k)].to_numpy(), p.sum(axes), atol=1e-4)  # heads sum the classes
+    for head, axes in (("mask", (2, 3)), ("gender", (1, 3)), ("age", (1, 2))):
+        assert np.allclose(probs[columns(probs, head)].to_numpy(), p.sum(axes), atol=1e-4)  # heads sum the classes
 
 
 def test_the_age_recipe_uses_its_thresholds_and_joins_the_18_way_model_by_heads(single18, mask_root, tmp_path):
@@ -66,22 +68,24 @@ def test_the_age_recipe_uses_its_thresholds_and_joins_the_18_way_model_by_heads(
     trainer, _ = run_training(cfg)
     checkpoint = trainer.paths.models / "model_best.pth"
     age = predict(checkpoint, tmp_path / "eval")
-    assert [c for c in age.columns if c != "ImageID"] == columns("age", 3)  # an age model writes age only
+    names = ["young", "middle", "old"]  # an age model writes age only
+    assert [c for c in age.columns if c.startswith("age_") or "prob" in c] == [
+        "age_prediction", "age_confidence", *[f"age_prob_{n}" for n in names]]
     assert not (tmp_path / "eval/submission.csv").exists()
     # On the labelled split its targets are the 58-threshold bins of the held-out persons.
-    predict(checkpoint, tmp_path / "val", "--split", "val")
-    table = pd.read_csv(tmp_path / "val/predictions.csv", dtype={"ImageID": str})
+    table = predict(checkpoint, tmp_path / "val", "--split", "val")
     val = MaskFaceDataset(mask_root, "val", target="age", age_bins=[30, 58])  # the recipe fixes no labels
-    assert table["ImageID"].tolist() == val.image_ids and table["target"].tolist() == val.labels().tolist()
+    assert table["path"].tolist() == val.image_ids
+    assert table["age_label"].tolist() == [names[i] for i in val.labels()]
     # Its age probabilities replace half of the 18-way model's age head.
     full = predict(single18[0], tmp_path / "full")
-    assert ensemble.main([str(tmp_path / "full/probabilities.csv"), str(tmp_path / "eval/probabilities.csv"),
+    assert ensemble.main([str(tmp_path / "full/predictions.csv"), str(tmp_path / "eval/predictions.csv"),
                           "--by", "heads", "--template", str(mask_root / "eval/info.csv"),
                           "--out", str(tmp_path / "ens")]) == 0
     sub = pd.read_csv(tmp_path / "ens/submission.csv", dtype={"ImageID": str})
-    a, b = full.set_index("ImageID"), age.set_index("ImageID")
-    ages = (a[columns("age", 3)].to_numpy() + b.loc[a.index, columns("age", 3)].to_numpy()) / 2
-    expected = (a[columns("mask", 3)].to_numpy().argmax(1) * 6 + a[columns("gender", 2)].to_numpy().argmax(1) * 3
+    a, b = full.set_index("path"), age.set_index("path")
+    ages = (a[columns(a, "age")].to_numpy() + b.loc[a.index, columns(b, "age")].to_numpy()) / 2
+    expected = (a[columns(a, "mask")].to_numpy().argmax(1) * 6 + a[columns(a, "gender")].to_numpy().argmax(1) * 3
                 + ages.argmax(1))
     assert np.array_equal(sub.set_index("ImageID").loc[a.index, "ans"].to_numpy(), expected)
 
@@ -97,4 +101,4 @@ def test_swa_and_ema_of_the_multi_head_model_are_validated_and_tested_alike(mask
     ema = predict(models / "model_last.pth", tmp_path / "ema", "--split", "val", "--weights", "ema")
     for out, f1 in ((tmp_path / "swa", swa_f1), (tmp_path / "ema", ema_f1)):
         assert json.loads((out / "metrics.json").read_text())["metrics"]["f1"] == pytest.approx(f1, rel=1e-5)
-    assert not np.allclose(swa[columns("class", 18)], ema[columns("class", 18)])  # two different averages
+    assert not np.allclose(swa[columns(swa, "class")], ema[columns(ema, "class")])  # two different averages

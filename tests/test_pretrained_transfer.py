@@ -2,8 +2,8 @@
 ImageNet files beat the same recipes from scratch, on real photos (the wrinkle photo samples) and
 on the mask sample faces. The numbers are those of the guides' "Transfer learning" sections."""
 from conftest import REPO
-from data_loader.samples.mask_faces import generate_mask_dataset
-from data_loader.samples.wrinkle_photos import generate_wrinkle_photos
+from samples.mask_faces import generate_mask_dataset
+from samples.wrinkle_photos import generate_wrinkle_photos
 from trainer import run_training
 from utils.config import apply_overrides, load_config
 

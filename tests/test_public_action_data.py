@@ -97,16 +97,19 @@ BAD = {
         r"not found:\n  walk_test_split1\.txt line 2: .*#2_walk_\(take_1\)_f_nm_np1_fr_med_1\.avi"),
     "hmdb51: a split number that does not exist": (
         "hmdb51", HMDB51Dataset, {"split_number": 5}, None,
-        r"split_number 5: no <class>_test_split5\.txt in .*HMDB51's splits are 1, 2 and 3 \(split files here: 1, 2, 3\)"),
+        r"split_number 5: no <class>_test_split5\.txt in .*HMDB51's splits are 1, 2 and 3 "
+        r"\(split files here: 1, 2, 3\)"),
     "hmdb51: a tag that is not 0, 1 or 2": (
-        "hmdb51", HMDB51Dataset, {}, lambda r: _write(r / "testTrainMulti_7030_splits/walk_test_split1.txt", "x.avi 3 \n"),
+        "hmdb51", HMDB51Dataset, {},
+        lambda r: _write(r / "testTrainMulti_7030_splits/walk_test_split1.txt", "x.avi 3 \n"),
         r"walk_test_split1\.txt line 1: 'x\.avi 3' is not '<video>\.avi <0\|1\|2>'"),
     "kinetics: a clip never downloaded (on_error raise)": (
         "kinetics", KineticsDataset, {"split": "val"}, lambda r: next((r / "val").glob("-1x_*")).unlink(),
         r"listed in .*val\.csv not found:\n  val\.csv line 3: .*/val/-1x_va0-Ab_000003_000013\.mp4"),
     "kinetics: a label that train.csv lacks": (
         "kinetics", KineticsDataset, {"split": "val"},
-        lambda r: _write(r / "annotations/val.csv", "label,youtube_id,time_start,time_end,split\nyodeling,abc,1,11,val\n"),
+        lambda r: _write(r / "annotations/val.csv",
+                         "label,youtube_id,time_start,time_end,split\nyodeling,abc,1,11,val\n"),
         r"val\.csv line 2: label 'yodeling' is not one of the 3 classes \(train\.csv's labels"),
     "kinetics: a CSV without the published columns": (
         "kinetics", KineticsDataset, {}, lambda r: _write(r / "annotations/train.csv", "path,label\na.mp4,x\n"),

@@ -99,7 +99,7 @@ def test_the_two_stage_recipe_runs_end_to_end(ffhq_wrinkle_root, tmp_path, one_t
     finetune, summary = run_training(cfg)
     assert summary["monitor"] == "val/f1_best" and summary["last_epoch"] == 1
     out = tmp_path / "test"
-    assert test_cli.main(["--resume", str(finetune.paths.models / "model_best.pth"), "--out", str(out),
+    assert test_cli.main(["--checkpoint", str(finetune.paths.models / "model_best.pth"), "--out", str(out),
                           "-o", "trainer.report=false"]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"] == "test" and report["samples"] == len(TEST_IDS)

@@ -81,11 +81,11 @@ def test_one_process(name, reference):
 def test_test_py_scores_what_validation_logged_and_the_export_runs(name, reference, tmp_path):
     trainer = reference(name)
     best = trainer.paths.models / "model_best.pth"
-    assert test_cli.main(["--resume", str(best), "--split", "val", "--out", str(tmp_path / "val")]) == 0
+    assert test_cli.main(["--checkpoint", str(best), "--split", "val", "--out", str(tmp_path / "val")]) == 0
     (row,) = [r for r in _rows(trainer.paths.log) if int(r["epoch"]) == trainer.best_epoch]
     _same_scores(json.loads((tmp_path / "val/metrics.json").read_text())["metrics"], row)
     # The exported file is run at another batch size and checked against PyTorch by the command itself.
-    assert export.main(["--resume", str(best), "--format", "onnx", "--out", str(tmp_path / "model.onnx")]) == 0
+    assert export.main(["--checkpoint", str(best), "--format", "onnx", "--out", str(tmp_path / "model.onnx")]) == 0
 
 
 @pytest.mark.parametrize("name", QUICK)
@@ -142,7 +142,7 @@ def test_mode(name, mode, request, tmp_path, capsys):
     if mode == "ema_and_swa":
         assert ckpt["ema"] and any(k.startswith("val_ema/") for k in rows[0])
         assert any(r.get("val_swa/loss") for r in rows)
-        assert test_cli.main(["--resume", str(models / "model_swa.pth"), "--split", "val",
+        assert test_cli.main(["--checkpoint", str(models / "model_swa.pth"), "--split", "val",
                               "--out", str(tmp_path / "swa")]) == 0
 
 
@@ -174,6 +174,6 @@ def test_torchrun_two_processes(name, torchrun_recipes, reference, tmp_path):
     assert _finite(rows)
     # Validation is sharded across the processes and its metric states summed: the logged scores are
     # those of the whole validation split, as one process computes them from the same weights.
-    assert test_cli.main(["--resume", str(model_dir / "model_last.pth"), "--split", "val",
+    assert test_cli.main(["--checkpoint", str(model_dir / "model_last.pth"), "--split", "val",
                           "--out", str(tmp_path / "val")]) == 0
     _same_scores(json.loads((tmp_path / "val/metrics.json").read_text())["metrics"], rows[-1])

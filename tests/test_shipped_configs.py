@@ -1,6 +1,7 @@
 """Every shipped config resolves, builds and runs one training and one validation batch on data of its
-family with only the data root overridden (the quick recipes in every mode: test_recipe_matrix.py); the action recipes on a user's clips of other classes
-(another count, other names), whose classes the run takes from the data alone."""
+family with only the data root overridden (the quick recipes in every mode: test_recipe_matrix.py); the action
+recipes on a user's clips of other classes (another count, other names), whose classes the run takes from the
+data alone."""
 import pytest
 import torch
 
@@ -96,7 +97,8 @@ def test_every_trainable_parameter_gets_a_gradient(name, request, tmp_path):
     if hasattr(criterion, "prepare"):
         criterion.prepare(train_set)
     batch = next(iter(loader))
-    target = batch["target"] if isinstance(batch["target"], dict) or batch["target"].dim() < 3 else _small(batch["target"])
+    target = batch["target"]
+    target = target if isinstance(target, dict) or target.dim() < 3 else _small(target)
     loss, _ = total_loss(criterion(model(_small(batch["input"])), target))
     loss.backward()
     dead = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 import train
-from conftest import REPO, TINY_MODEL, tiny_config
 from commands import test_cli
+from conftest import REPO, TINY_MODEL, tiny_config
 from data_loader.face_regions import FaceRegions
 from tools import compare_runs, train_parts
 from utils.config import apply_overrides, load_config
@@ -38,13 +38,13 @@ def runs(one_thread, wrinkle_root, tmp_path_factory):
     (tmp / "parts.json").write_text(json.dumps(cfg))
     assert train_parts.main(["--config", str(tmp / "parts.json"), *sum((["--part", p] for p in PARTS), [])]) == 0
     (experiment,) = (tmp / "saved/models/wrinkle_partitioned").iterdir()
-    assert test_cli.main(["--resume", str(experiment / "model_merged.pth"), "--out", str(tmp / "merged")]) == 0
+    assert test_cli.main(["--checkpoint", str(experiment / "model_merged.pth"), "--out", str(tmp / "merged")]) == 0
 
     whole = tiny_config(wrinkle_root, tmp / "saved", "trainer.epochs=1", "trainer.limit_train_batches=1")
     (tmp / "whole.json").write_text(json.dumps(whole))
     assert train.main(["--config", str(tmp / "whole.json")]) == 0
     (whole_run,) = (tmp / "saved/models/wrinkle_quick").iterdir()
-    assert test_cli.main(["--resume", str(whole_run / "model_best.pth"), "--out", str(tmp / "whole")]) == 0
+    assert test_cli.main(["--checkpoint", str(whole_run / "model_best.pth"), "--out", str(tmp / "whole")]) == 0
     return tmp, experiment
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from data_loader.samples.mask_faces import generate_mask_dataset
+from samples.mask_faces import generate_mask_dataset
 from tools import tune
 from trainer import tuning
 from utils.config import apply_overrides, load_config

@@ -60,9 +60,9 @@ def test_no_part_means_whole_images_like_the_wrinkle_dataset(wrinkle_root):
 
 
 def test_an_unknown_part_names_the_regions(wrinkle_root):
+    from conftest import REPO
     from trainer import build as B
     from utils.config import apply_overrides, load_config
-    from conftest import REPO
 
     cfg = apply_overrides(load_config(REPO / "configs/wrinkle_partitioned.json"),
                           [f"data.dataset.args.root={wrinkle_root}", "data.dataset.args.part=chin"])

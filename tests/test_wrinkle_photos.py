@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from data_loader.samples.photos import PHOTOS, SPLIT_PHOTOS, load_photo
-from data_loader.samples.wrinkle_photos import MAX_POSITIVE
 from data_loader.wrinkle import WrinkleDataset
+from samples.photos import PHOTOS, SPLIT_PHOTOS, load_photo
+from samples.wrinkle_photos import MAX_POSITIVE
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 from conftest import REPO, TINY_MODEL
 from data_loader.mask_labels import class_names, head_classes
-from data_loader.samples.action_clips import CLASSES as ACTIONS
-from trainer.classes import labels_of, resolve_classes
+from samples.action_clips import CLASSES as ACTIONS
 from trainer.build import build_model
+from trainer.classes import labels_of, resolve_classes
 from utils.checkpoint import save_checkpoint
 from utils.config import apply_overrides, load_config
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import train  # noqa: E402
-from utils import dist  # noqa: E402
+import train
+from utils import dist
 
 
 def resolve(arg):

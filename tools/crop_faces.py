@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
+import cv2
 
-from data_loader.face_crop import center_plan, face_plan  # noqa: E402
-from data_loader.face_detection import build_detector  # noqa: E402
-from data_loader.wrinkle import IMAGE_EXTS  # noqa: E402
-from utils.config import parse_value  # noqa: E402
-from utils.errors import ConfigError, DataError, USER_ERRORS  # noqa: E402
+from data_loader.face_crop import center_plan, face_plan
+from data_loader.face_detection import build_detector
+from data_loader.wrinkle import IMAGE_EXTS
+from utils.config import parse_value
+from utils.errors import USER_ERRORS, ConfigError, DataError
 
 log = logging.getLogger("facetrain")
 FIELDS = ["file", "status", "faces", "face_x0", "face_y0", "face_x1", "face_y1", "crop_cx", "crop_cy", "crop_side",

@@ -1,7 +1,7 @@
 """Export a trained checkpoint to ONNX or TorchScript, with its class names and preprocessing inside.
 
-    python tools/export.py --resume saved/models/mask_multihead_quick/<run_id>/model_best.pth --format onnx
-    python tools/export.py --resume .../model_best.pth --format torchscript --out deploy/mask.pt
+    python tools/export.py --checkpoint saved/models/mask_multihead_quick/<run_id>/model_best.pth --format onnx
+    python tools/export.py --checkpoint .../model_best.pth --format torchscript --out deploy/mask.pt
 
 The batch size is free (and height/width too where validation took whole images of any size,
 e.g. wrinkle models). Multi-head models have one named output per head (mask, gender, age);
@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
+from utils.errors import USER_ERRORS, ConfigError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TORCHSCRIPT_METADATA = "metadata.json"
@@ -95,7 +95,8 @@ def check(predictor, path, fmt):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Export a checkpoint to ONNX or TorchScript.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-r", "--resume", required=True, help="checkpoint to export (model_best.pth)")
+    p.add_argument("--checkpoint", "-r", "--resume", dest="checkpoint", required=True,
+                   help="checkpoint to export (model_best.pth); --resume is an alias")
     p.add_argument("--format", choices=list(FORMATS), default="onnx")
     p.add_argument("--out", help="output file (default: next to the checkpoint, <name>.onnx / <name>.pt)")
     p.add_argument("--weights", choices=["auto", "model", "ema", "swa"], default="auto",
@@ -107,18 +108,18 @@ def main(argv=None):
     p.add_argument("--no-check", action="store_true", help="skip running the exported file against PyTorch")
     args = p.parse_args(argv)
 
-    from logger import setup_logging
     from deploy.predictor import Predictor
+    from logger import setup_logging
 
     setup_logging()
     if args.opset is not None and args.format == "onnx" and not MIN_OPSET <= args.opset <= _max_opset():
         p.error(f"--opset {args.opset}: this exporter writes opsets {MIN_OPSET} to {_max_opset()}")
     try:
-        predictor = Predictor.from_checkpoint(args.resume, weights=args.weights, device="cpu",
+        predictor = Predictor.from_checkpoint(args.checkpoint, weights=args.weights, device="cpu",
                                               class_names=args.class_names)
         if args.input_size:
             predictor.fix_input_size(*args.input_size)
-        out = Path(args.out or Path(args.resume).with_suffix(FORMATS[args.format]))
+        out = Path(args.out or Path(args.checkpoint).with_suffix(FORMATS[args.format]))
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.format == "onnx":
             export_onnx(predictor, out, args.opset)
@@ -132,7 +133,8 @@ def main(argv=None):
         try:
             diff = check(predictor, out, args.format)
         except Exception as e:  # e.g. an opset this onnxruntime does not implement
-            print(f"error: {out} was written but does not run in {'onnxruntime' if args.format == 'onnx' else 'torch.jit'}"
+            runtime = "onnxruntime" if args.format == "onnx" else "torch.jit"
+            print(f"error: {out} was written but does not run in {runtime}"
                   f": {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
             return 1
         print(f"checked at batch 3: max |{args.format} - pytorch| = {diff:.2e}")

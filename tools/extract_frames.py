@@ -21,9 +21,9 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_loader.video_io import is_video, iter_video_frames  # noqa: E402
-from utils.cli import int_in  # noqa: E402
-from utils.errors import DataError  # noqa: E402
+from data_loader.video_io import is_video, iter_video_frames
+from utils.cli import int_in
+from utils.errors import DataError
 
 PARTIAL = ".partial-"
 

@@ -18,21 +18,32 @@ issues.csv or persons.csv.
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import cv2
+import numpy as np
+import pandas as pd
 
-from data_loader.mask_splits import read_csv  # noqa: E402
-from tools.kfold_data import link  # noqa: E402
-from utils.cli import int_in  # noqa: E402
-from utils.errors import DataError, USER_ERRORS  # noqa: E402
+from data_loader.tables import read_csv
+from utils.cli import int_in
+from utils.errors import USER_ERRORS, DataError
 
 SWAP = ("incorrect_mask", "normal")
+
+
+def link(src, dst):
+    """A symbolic link to `src` (its parents made), or a copy where the file system allows no links."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        return
+    try:
+        os.symlink(Path(src).resolve(), dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _abs(path):

@@ -2,7 +2,7 @@
 accuracy, each head's F1, and scikit-learn's per-class report.
 
     python tools/score_submission.py submission.csv data/samples/mask_faces/eval/answers.csv
-    python tools/score_submission.py predictions.csv predictions.csv --truth-column target
+    python tools/score_submission.py submission.csv truth.csv --truth-column class_id
 
 Both files are CSVs with an ImageID column; the submission's `ans` is compared with the
 truth file's `--truth-column` (default `ans`). Every truth ImageID must be in the submission.
@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import accuracy_score, classification_report, f1_score  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-from data_loader.mask_labels import HEADS, NUM_CLASSES, class_names, decode  # noqa: E402
-from data_loader.mask_splits import read_csv  # noqa: E402
-from utils.errors import DataError  # noqa: E402
+from data_loader.mask_labels import HEADS, NUM_CLASSES, class_names, decode
+from data_loader.tables import read_csv
+from utils.errors import DataError
 
 
 def read_labels(path, column):

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve  # noqa: E402
-from utils.config import dump  # noqa: E402
-from utils.errors import CheckpointError, ConfigError, NonFiniteLossError, USER_ERRORS  # noqa: E402
+from utils.cli import TRAIN_SHORTCUTS, add_config_args, add_training_args, parser, resolve
+from utils.config import dump
+from utils.errors import USER_ERRORS, CheckpointError, ConfigError, NonFiniteLossError
 
 log = logging.getLogger("facetrain")
 SPLITS = ("train", "val", "test")
@@ -91,7 +91,7 @@ def merge(cfg, models_dir, experiment):
     """Write models_dir/model_merged.pth from the parts trained so far; returns its path."""
 
     from trainer import build as B
-    from trainer.testing import pick_weights
+    from trainer.checkpoints import pick_weights
     from utils.checkpoint import load_checkpoint, load_weights, save_checkpoint
 
     regions = regions_spec(cfg)
@@ -161,7 +161,8 @@ def train_parts(cfg, parts=None, experiment=None, merge_only=False):
 
 
 def main(argv=None):
-    p = add_training_args(add_config_args(parser("Train one model per face part, then merge them into one checkpoint.")))
+    p = parser("Train one model per face part, then merge them into one checkpoint.")
+    p = add_training_args(add_config_args(p))
     p.add_argument("--part", action="append", help="train only this part (repeatable; default: every part)")
     p.add_argument("--experiment", help="experiment id to add parts to / merge (default: a new timestamp)")
     p.add_argument("--merge-only", action="store_true", help="only merge the parts already trained in --experiment")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import add_config_args, parser, resolve  # noqa: E402
-from utils.config import read_file  # noqa: E402
-from utils.errors import ConfigError, USER_ERRORS  # noqa: E402
+from utils.cli import add_config_args, parser, resolve
+from utils.config import read_file
+from utils.errors import USER_ERRORS, ConfigError
 
 
 def main(argv=None):

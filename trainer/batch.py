@@ -1,7 +1,6 @@
 """Moving batches to the device, and reading the loss a criterion returns."""
 import torch
 
-
 # channels_last by rank: images (N, C, H, W) and clips or 3D-conv weights (N, C, T, H, W).
 MEMORY_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
 

@@ -67,7 +67,8 @@ def validate(cfg, training=True):
     for split in ("train", "val", "test"):
         for key in data.get(split) or {}:
             if key == "batch_transform" and split != "train":
-                raise ConfigError(f"data.{split}.batch_transform: batch transforms (mixup, ...) apply to data.train only")
+                raise ConfigError(f"data.{split}.batch_transform: batch transforms (mixup, ...) apply to data.train "
+                                  "only")
             if key not in SPLIT_KEYS:
                 raise ConfigError(f"data.{split}.{key}: unknown key; a split accepts {list(SPLIT_KEYS)}")
     if training and "train" not in data:
@@ -121,7 +122,8 @@ def split_config(cfg, split):
     data = cfg["data"]
     own = data.get(split)
     if own is None:
-        raise ConfigError(f"data.{split}: missing; splits present: {[k for k in data if k in ('train', 'val', 'test')]}")
+        present = [k for k in data if k in ("train", "val", "test")]
+        raise ConfigError(f"data.{split}: missing; splits present: {present}")
     dataset = merge(data.get("dataset") or {}, own.get("dataset") or {})
     loader = merge(data.get("loader") or {}, own.get("loader") or {})
     transform = own.get("transform")

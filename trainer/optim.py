@@ -96,7 +96,8 @@ def build_scheduler(cfg, optimizer, epochs, steps_per_epoch, monitor_mode="min")
     warmup = cfg.get("warmup") or {}
     unknown = set(warmup) - {"epochs", "steps", "start_factor"}
     if unknown or ("epochs" in warmup and "steps" in warmup):
-        raise ConfigError(f"lr_scheduler.warmup: give 'epochs' or 'steps' (and optionally 'start_factor'), got {warmup}")
+        raise ConfigError(f"lr_scheduler.warmup: give 'epochs' or 'steps' (and optionally 'start_factor'), "
+                          f"got {warmup}")
     warmup_steps = int(warmup.get("steps", round(warmup.get("epochs", 0) * steps_per_epoch)))
     main = None
     if cfg.get("type"):

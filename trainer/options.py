@@ -21,7 +21,7 @@ class TrainerOptions:
     channels_last: bool = False
     compile: Union[bool, dict] = False  # true, or torch.compile kwargs
     grad_accum_steps: int = 1
-    micro_batch_size: Union[int, Literal["auto"], None] = None  # split each batch to fit memory (trainer/micro_batch.py)
+    micro_batch_size: Union[int, Literal["auto"], None] = None  # split batches to fit memory (trainer/micro_batch.py)
     activation_checkpointing: bool = False  # recompute blocks in backward (model/checkpointing.py)
     clip_grad_norm: Optional[float] = None
     ema: Optional[dict] = None  # {"decay": 0.999}: EMA of weights, validated as val_ema/*

@@ -198,11 +198,11 @@ class Trainer(BaseTrainer):
 
         from utils.checkpoint import load_checkpoint, load_weights
 
-        from .testing import decision_threshold, pick_weights
+        from .checkpoints import decision_threshold, pick_weights
 
         path = self.paths.models / "model_best.pth"
         if not path.is_file():
-            return self.model, decision_threshold(self.config, {"decisions": self.decisions}, "model")[0]
+            return self.model, decision_threshold(self.config, {"decisions": self.decisions})[0]
         ckpt = load_checkpoint(path)
         which, state = pick_weights(ckpt, "auto")
         model = copy.deepcopy(self.model)
@@ -218,13 +218,19 @@ class Trainer(BaseTrainer):
                      labels=labels_of(self.train_loader.dataset))
         return state
 
+    def resume(self, path):
+        from .checkpoints import decisions
+
+        ckpt = super().resume(path)
+        self.decisions = decisions(ckpt)  # for epochs saved before their next validation
+        return ckpt
+
     def load_extra_state(self, state):
         if self.swa is not None and state.get("swa") is not None:
             self.swa.load_state_dict(state["swa"])
-        self.decisions = dict(state.get("decisions") or {})  # for epochs saved before their next validation
 
     def extra_state(self):
-        return {"decisions": dict(self.decisions), **({"swa": self.swa.state_dict()} if self.swa is not None else {})}
+        return {"swa": self.swa.state_dict()} if self.swa is not None else {}
 
     def _eval_args(self):
         opts = self.options

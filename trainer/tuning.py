@@ -219,9 +219,10 @@ def run_study(cfg, space, n_trials, study_name=None, storage=None, sampler="tpe"
               pruner=None, heartbeat=60, progress=True):
     """Run trials until the study holds `n_trials` finished (complete or pruned) ones; returns the study.
     A seeded sampler resumes from its saved state, so a resumed study draws what an uninterrupted one would."""
+    from base.base_trainer import parse_monitor
+
     from .build import validate
     from .training import run_training
-    from base.base_trainer import parse_monitor
 
     validate(cfg, training=True)
     mode, monitor = parse_monitor(get_path(cfg, "trainer.monitor", "min val/loss"))

@@ -90,7 +90,7 @@ def _hints(obj):
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         return typing.get_type_hints(target)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to defaults
+    except Exception:
         return {}
 
 

@@ -139,5 +139,6 @@ def _mismatch(source, missing, unexpected, shape, own, state):
     if unexpected:
         lines.append(f"  not in model: {few(unexpected)}")
     if shape:
-        lines.append("  shape differs: " + few([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape]))
+        lines.append("  shape differs: "
+                     + few([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape]))
     return "\n".join(lines)

@@ -5,8 +5,8 @@ from .config import apply_overrides, load_config, merge
 
 
 def add_config_args(parser):
-    parser.add_argument("-c", "--config", help="config file (.json/.yaml); with --resume, a delta over the "
-                                               "checkpoint's config")
+    parser.add_argument("-c", "--config", help="config file (.json/.yaml); with a checkpoint (--resume, --checkpoint), "
+                                               "a delta over the checkpoint's config")
     parser.add_argument("-o", "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override any key by dotted path, value read as YAML "
                              "(e.g. -o optimizer.args.lr=3e-4 trainer.epochs=5)")
@@ -46,8 +46,8 @@ def int_in(low, high=None):
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}"
-                                             f", got {text!r}")
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {text!r}")
         return value
     return parse
 

@@ -76,6 +76,38 @@ def unknown_name(kind, name, names, path, listed="Valid"):
     raise ConfigError(f"{path}: unknown {kind} '{name}'.{hint} {listed}: {shown}")
 
 
+# What `takes_classes` may declare an argument receives; trainer/classes.py fills and checks them.
+CLASS_KINDS = {
+    "count": "the number of classes of the one label (of the `key` head, for a component with `key`)",
+    "names": "the class names of the one label (of the `key` head), in id order",
+    "head counts": "{head: number of classes}, for data with several heads",
+    "head names": "{head: class names}, for data with several heads",
+    "count or head counts": "the number of classes, or {head: number} for data with several heads",
+    "names or head names": "the class names, or {head: names} for data with several heads",
+}
+
+
+def takes_classes(**kinds):
+    """Declare which constructor arguments receive the data's classes, e.g.
+
+        @MODELS.register
+        @takes_classes(num_classes="count", heads="head counts")
+        class MyNet(nn.Module): ...
+
+    trainer/classes.py fills an argument the config leaves out from the training data's classes and checks
+    one it gives (`CLASS_KINDS` says what each kind receives). A subclass inherits the declaration of the
+    arguments it still takes."""
+    for name, kind in kinds.items():
+        if kind not in CLASS_KINDS:
+            raise ValueError(f"takes_classes({name}={kind!r}): {kind!r} is not a kind of class argument; kinds: "
+                             f"{list(CLASS_KINDS)}")
+
+    def declare(obj):
+        obj.class_args = dict(kinds)
+        return obj
+    return declare
+
+
 DATASETS = Registry("dataset")
 TRANSFORMS = Registry("transform")  # falls back to albumentations: see data_loader/transforms.py
 MODELS = Registry("model")
@@ -86,6 +118,7 @@ INFERERS = Registry("inferer")
 WRITERS = Registry("prediction writer")
 SAMPLERS = Registry("sampler")
 BATCH_TRANSFORMS = Registry("batch transform")  # on whole training batches, e.g. mixup
+FAMILIES = Registry("task family")  # what the application asks of a family (families/)
 OPTIMIZERS = Registry("optimizer", [torch.optim], torch.optim.Optimizer)
 SCHEDULERS = Registry("lr scheduler", [torch.optim.lr_scheduler], torch.optim.lr_scheduler.LRScheduler)
 

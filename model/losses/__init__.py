@@ -1,4 +1,3 @@
 """Losses by task family. A loss returns a tensor or a dict of weighted terms (summed by the trainer).
 A loss may define `prepare(train_dataset)` to estimate statistics once before training."""
-from . import classification, combine, segmentation  # noqa: F401
-from . import multi_head  # noqa: F401  (face-mask family)
+from . import classification, combine, multi_head, segmentation

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 from utils.errors import ConfigError
 from utils.registry import LOSSES
-
-from ..targets import is_soft
+from utils.targets import is_soft
 
 log = logging.getLogger("facetrain")
 

@@ -12,12 +12,12 @@ from typing import Optional
 import torch
 
 from base import Metric
-from utils.registry import METRICS
-
-from ..targets import class_index
+from utils.registry import METRICS, takes_classes
+from utils.targets import class_index
 
 
 @METRICS.register
+@takes_classes(num_classes="count", class_names="names")
 class ClassificationMetrics(Metric):
     def __init__(self, num_classes: int, key: Optional[str] = None, class_names: Optional[list] = None,
                  ignore_index: int = -100):

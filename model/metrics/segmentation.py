@@ -63,7 +63,8 @@ class BinarySegMetrics(Metric):
             logits = logits.squeeze(1)
         prob = torch.sigmoid(logits.float()).flatten(1)
         target = target.flatten(1)
-        valid = target != self.ignore_index if self.ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+        valid = (target != self.ignore_index if self.ignore_index is not None
+                 else torch.ones_like(target, dtype=torch.bool))
         truth = (target == 1) & valid
         counts = self.counts.to(logits.device)
         for i, thr in enumerate(self.thresholds):

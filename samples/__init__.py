@@ -7,7 +7,7 @@ import importlib
 import logging
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # family -> {sample set name (its folder under data/samples): "module:function" that writes it at a root}
 SAMPLE_SETS = {

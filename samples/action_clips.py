@@ -16,7 +16,7 @@ Written as (root = data/samples/action by default):
     <root>/annotations/<split>.csv               path,label  (paths relative to <root>)
 
 Events happen between frames 4 and 14, so every 16-frame window of a 20-24 frame clip sees them.
-CLI: python -m data_loader.samples.action_clips --out data/samples/action
+CLI: python -m samples.action_clips --out data/samples/action
 """
 import argparse
 import csv

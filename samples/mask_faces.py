@@ -15,7 +15,7 @@ corrects a few persons written with a wrong label on purpose (like the real data
 mislabels), and `<root>/eval/answers.csv` holds the eval classes (age bins 30 / 60) so a
 submission can be scored.
 
-CLI: ``python -m data_loader.samples.mask_faces --out data/samples/mask_faces``
+CLI: ``python -m samples.mask_faces --out data/samples/mask_faces``
 """
 import argparse
 import csv

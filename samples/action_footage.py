@@ -16,14 +16,15 @@ and test clips are filmed over photos that training never sees.
     <root>/frames/<split>/<class>/<clip>/frame_<n>.jpg
     <root>/annotations/<split>.csv               path,label  (paths relative to <root>)
 
-CLI: python -m data_loader.samples.action_footage --out data/samples/action_footage
+CLI: python -m samples.action_footage --out data/samples/action_footage
 """
 import sys
 
 import cv2
 import numpy as np
 
-from .action_clips import main as _main, write_clip_dataset
+from .action_clips import main as _main
+from .action_clips import write_clip_dataset
 from .photos import pick_photo
 
 SAMPLE_ROOT = "data/samples/action_footage"

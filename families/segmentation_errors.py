@@ -15,7 +15,7 @@ Image quality, lower = more likely wrong (`method`):
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from utils.errors import DataError
 
 METHODS = ("issues", "softmin")
 

@@ -3,7 +3,7 @@
     "loader": {"sampler": {"type": "ClassBalanced", "args": {"key": "age", "power": 1.0}}}
 
 A SAMPLERS entry is a function (dataset, **args) -> one weight per sample; the loader then
-draws len(dataset) samples per epoch with replacement (data_loader/sampler.py).
+draws len(dataset) samples per epoch with replacement (data_loader/seeded_sampler.py).
 """
 from typing import Optional
 

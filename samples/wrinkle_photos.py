@@ -11,7 +11,7 @@ Validation and test photos are not used for training, so val F1 measures unseen 
     <root>/{train,val,test}/images/<stem>.jpg   (about 1 in 4 as .png)
     <root>/{train,val,test}/masks/<stem>.png    uint8, wrinkle = 255, background = 0
 
-CLI: ``python -m data_loader.samples.wrinkle_photos --out data/samples/wrinkle_photos``
+CLI: ``python -m samples.wrinkle_photos --out data/samples/wrinkle_photos``
 """
 import sys
 from pathlib import Path
@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from .photos import PHOTOS, pick_photo
-from .wrinkle import _curve, main as _main, write_wrinkle_dataset
+from .wrinkle import _curve, write_wrinkle_dataset
+from .wrinkle import main as _main
 
 SAMPLE_ROOT = "data/samples/wrinkle_photos"
 MAX_POSITIVE = 0.003  # fraction of an image's pixels

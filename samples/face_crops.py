@@ -15,7 +15,7 @@ Groups never straddle splits (60 / 20 / 20 % of each content's crops, seeded).
 
 plus junk files (`._crop000_0.png`, `.DS_Store`) that the dataset must ignore.
 
-CLI: ``python -m data_loader.samples.face_crops --out data/samples/face_crops``
+CLI: ``python -m samples.face_crops --out data/samples/face_crops``
 """
 import argparse
 import shutil

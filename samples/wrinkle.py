@@ -7,7 +7,7 @@ fixed face regions (``FACE_REGIONS``), plus dark distractors that are *not* wrin
     <root>/{train,val,test}/images/<stem>.jpg   (about 1 in 4 as .png)
     <root>/{train,val,test}/masks/<stem>.png    uint8, wrinkle = 255, background = 0
 
-CLI: ``python -m data_loader.samples.wrinkle --out data/samples/wrinkle``
+CLI: ``python -m samples.wrinkle --out data/samples/wrinkle``
 """
 import argparse
 import os

@@ -1,24 +1,25 @@
 """Label errors in classification data by confident learning (cleanlab) on out-of-fold predictions.
 
-Reads any out-of-fold table with, per head, probability columns and the given label:
-
-    heads style (tools/kfold.py on MaskFaceDataset; any multi-head data):  <head>_0 .. <head>_{k-1}, true_<head>
-    clip style (ClipPredictionWriter):                                     prob_<class name> ..., label
-
-plus an id column (ImageID, clip, sample, id, or the path), a file path (file or path) and, for
-person-grouped data, a `person` (or `group`) column. A head whose label never changes within a
-person (gender, age) is ranked per person on the mean of that person's probabilities; other heads
-(mask) per sample, and a person by their worst sample.
+Reads tools/kfold.py's oof_predictions.csv: the one class-prediction format of test.py
+(logger/class_predictions.py), per head `<head>_label` and `<head>_prob_<class>` (unprefixed for one
+label), plus an id column (clip or path), a file (`file`, else `path`) and, for grouped data, a `group`
+(the person). A head whose label never changes within a person (gender, age) is ranked per person on
+the mean of that person's probabilities; other heads (mask) per sample, and a person by their worst
+sample. `find` writes issues.csv, persons.csv and review.png; a family adds its fix file.
 """
 import dataclasses
-import re
+import json
+import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from logger.class_predictions import prob_columns
+from utils.errors import DataError
 
-ID_COLUMNS = ("ImageID", "clip", "sample", "id", "path", "file")
+log = logging.getLogger("facetrain")
+ID_COLUMNS = ("clip", "path", "sample", "id", "file")
 FILE_COLUMNS = ("file", "path")
 GROUP_COLUMNS = ("person", "group")
 
@@ -31,9 +32,28 @@ class Head:
     classes: list  # names of ids 0..k-1
 
 
-def read_oof(path, names=None):
-    """(table with sample, file and person columns, {head: Head}); `names` {head: class names} for
-    heads style files (key None: the one label's; class ids stand in where none are given)."""
+def class_names(oof):
+    """{head: class names} (None: the one label) from the labels.json tools/kfold.py writes beside its OOF
+    file, checked against the class names of the OOF file's probability columns."""
+    path = Path(oof).parent / "labels.json"
+    try:
+        labels = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); run tools/kfold.py again to write it") from e
+    if not labels:
+        return None
+    names = labels.get("head_classes") or {None: labels.get("classes")}
+    for head, cols in prob_columns(pd.read_csv(oof, nrows=0).columns).items():
+        if head in names and list(names[head]) != [n for _, n in cols]:
+            raise DataError(f"{path} names the classes {list(names[head])}{f' of {head}' if head else ''}, but the "
+                            f"predictions in {oof} are of {[n for _, n in cols]}: labels.json is stale or "
+                            "edited, and would misname every class. Rewrite it with those names in that order "
+                            "(or run tools/kfold.py again)")
+    return names
+
+
+def read_oof(path):
+    """(table with sample, file and person columns, {head: Head}) of an out-of-fold predictions file."""
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -48,28 +68,16 @@ def read_oof(path, names=None):
     if group:
         table["person"] = df[group]
     heads = {}
-    for true in (c for c in df.columns if c.startswith("true_")):
-        name = true[len("true_"):]
-        cols = sorted((c for c in df.columns if re.fullmatch(f"{re.escape(name)}_\\d+", c)),
-                      key=lambda c: int(c.rsplit("_", 1)[1]))
-        if cols:
-            classes = list((names or {}).get(name) or (names or {}).get(None) or map(str, range(len(cols))))
-            if len(classes) != len(cols):
-                raise DataError(f"{path}: {len(cols)} probability columns of '{name}' but {len(classes)} class names "
-                                f"{classes} (labels.json beside it); the two must come from the same k-fold run")
-            heads[name] = Head(name, _ids(df, true, classes, path), _numbers(df, cols, path), classes)
+    for head, cols in prob_columns(df.columns).items():
+        label = f"{head}_label" if head is not None else "label"
+        if label in df.columns:
+            classes, name = [n for _, n in cols], head or "class"
+            heads[name] = Head(name, _ids(df, label, classes, path), _numbers(df, [c for c, _ in cols], path), classes)
     if len(heads) > 1:
         heads.pop("class", None)  # the combination of the other heads (mask x gender x age)
-    if not heads and "label" in df.columns:
-        classes = [c[len("prob_"):] for c in df.columns if c.startswith("prob_")]
-        unknown = sorted(set(df["label"]) - set(classes))
-        if unknown:
-            raise DataError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
-        probs = _numbers(df, [f"prob_{c}" for c in classes], path)
-        heads["class"] = Head("class", _ids(df, "label", classes, path), probs, classes)
     if not heads:
-        raise DataError(f"{path}: no head with both probabilities and given labels (<head>_0.. with true_<head>, "
-                        "or prob_<class> with label); predict a labelled split (tools/kfold.py does)")
+        raise DataError(f"{path}: no head with both probabilities and given labels (<head>_prob_<class> with "
+                        "<head>_label, or prob_<class> with label); predict a labelled split (tools/kfold.py does)")
     return table, heads
 
 
@@ -136,3 +144,29 @@ def ranked(frames):
     """Rows of every head in one list, most suspicious first: confident-learning issues, then quality."""
     rows = pd.concat(frames, ignore_index=True)
     return rows.sort_values(["issue", "quality"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def find(oof, out, review, check_labels=True):
+    """Rank every head's labels of `oof` and write issues.csv, persons.csv (grouped data) and review.png into
+    `out`; returns ({what: path}, issues, persons or None, {head: Head}). `check_labels`: labels.json must
+    name the predictions' classes."""
+    from logger.label_review import draw_review
+
+    if check_labels:
+        class_names(oof)
+    table, heads = read_oof(oof)
+    issues = ranked([pd.concat([table, rank(h)], axis=1) for h in heads.values()])
+    issues.to_csv(out / "issues.csv", index=False, float_format="%.6g")
+    written = {"issues": out / "issues.csv"}
+    grouped = [p for p in (per_person(table, h) for h in heads.values()) if p is not None]
+    persons = ranked(grouped) if grouped else None
+    if persons is not None:
+        persons.to_csv(out / "persons.csv", index=False, float_format="%.6g")
+        written["persons"] = out / "persons.csv"
+    top, key = (issues, "sample") if persons is None else (persons, "person")
+    written["review"] = draw_review([{"file": r.file, "title": str(getattr(r, key))[-40:],
+                                      "lines": [f"{r.head}: {r.given} -> {r.suggested} ({r.quality:.3f})"]}
+                                     for r in top.head(review).itertuples()], out / "review.png")
+    log.info(f"{int(issues['issue'].sum())} of {len(issues)} sample labels flagged"
+             + (f"; {int(persons['issue'].sum())} of {len(persons)} person labels" if persons is not None else ""))
+    return written, issues, persons, heads
