@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import sync, table, time_trainer, write
 
 from trainer import build as B
