@@ -3,8 +3,10 @@
 The shipped configs point at `data/samples/<name>`; a dataset whose root is one of its family's
 sample sets and does not exist yet generates it. Any other missing root is an error.
 """
+import argparse
 import importlib
 import logging
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +63,21 @@ def generate_once(root, what, generate):
             if not Path(root).is_dir():
                 raise
     dist.barrier()
+
+
+def generator_cli(argv, generate, what, default_out, sizes):
+    """The command line of a sample generator: --out, --n-train/--n-val/--n-test (defaults `sizes`), --seed,
+    --no-progress; runs `generate` and returns (root, seed, seconds)."""
+    ap = argparse.ArgumentParser(description=f"Generate {what}.")
+    ap.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
+    for split, n in zip(("train", "val", "test"), sizes):
+        ap.add_argument(f"--n-{split}", type=int, default=n)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        root = generate(args.out, args.n_train, args.n_val, args.n_test, args.seed, progress=not args.no_progress)
+    except ValueError as e:
+        ap.error(str(e))
+    return root, args.seed, time.perf_counter() - t0

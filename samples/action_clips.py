@@ -18,17 +18,17 @@ Written as (root = data/samples/action by default):
 Events happen between frames 4 and 14, so every 16-frame window of a 20-24 frame clip sees them.
 CLI: python -m samples.action_clips --out data/samples/action
 """
-import argparse
 import csv
 import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from . import generator_cli
 
 SAMPLE_ROOT = "data/samples/action"
 CLASSES = ("fall", "walk_left", "walk_right", "stand", "appear")
@@ -214,18 +214,8 @@ def generate_action_dataset(root=SAMPLE_ROOT, n_train=24, n_val=8, n_test=8, see
 def main(argv=None, generate=None, default_out=SAMPLE_ROOT, what="the synthetic action-recognition sample clips",
          classes=CLASSES):
     """The CLI of this module and of action_footage.py (`generate` defaults to generate_action_dataset)."""
-    generate = generate or generate_action_dataset
-    ap = argparse.ArgumentParser(description=f"Generate {what}.")
-    ap.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
-    ap.add_argument("--n-train", type=int, default=24, help="clips per class")
-    ap.add_argument("--n-val", type=int, default=8)
-    ap.add_argument("--n-test", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    root = generate(args.out, args.n_train, args.n_val, args.n_test, args.seed, progress=not args.no_progress)
-    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed}): classes {', '.join(classes)}")
+    root, seed, seconds = generator_cli(argv, generate or generate_action_dataset, what, default_out, (24, 8, 8))
+    print(f"wrote {root} in {seconds:.1f}s (seed {seed}): classes {', '.join(classes)}")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,16 @@ fixed face regions (``FACE_REGIONS``), plus dark distractors that are *not* wrin
 
 CLI: ``python -m samples.wrinkle --out data/samples/wrinkle``
 """
-import argparse
 import os
 import pathlib
 import shutil
 import sys
 import tempfile
-import time
 
 import cv2
 import numpy as np
+
+from . import generator_cli
 
 SAMPLE_ROOT = "data/samples/wrinkle"
 
@@ -370,21 +370,8 @@ def describe(root):
 
 def main(argv=None, generate=None, default_out=SAMPLE_ROOT, what="the synthetic facial-wrinkle sample dataset"):
     """The CLI of this module and of wrinkle_photos.py (`generate` defaults to generate_wrinkle_dataset)."""
-    generate = generate or generate_wrinkle_dataset
-    ap = argparse.ArgumentParser(description=f"Generate {what}.")
-    ap.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
-    ap.add_argument("--n-train", type=int, default=48)
-    ap.add_argument("--n-val", type=int, default=12)
-    ap.add_argument("--n-test", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    try:
-        root = generate(args.out, args.n_train, args.n_val, args.n_test, args.seed, progress=not args.no_progress)
-    except ValueError as e:
-        ap.error(str(e))
-    print(f"wrote {root} in {time.perf_counter() - t0:.1f}s (seed {args.seed})")
+    root, seed, seconds = generator_cli(argv, generate or generate_wrinkle_dataset, what, default_out, (48, 12, 12))
+    print(f"wrote {root} in {seconds:.1f}s (seed {seed})")
     describe(root)
 
 
