@@ -5,6 +5,15 @@ from utils.config import apply_overrides, load_config
 CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.json"))
 # The CPU demos the README names (the partitioned one trains a part per train.py run).
 QUICK = [n for n in CONFIGS if n.endswith("_quick.json")] + ["wrinkle_partitioned.json"]
+# Seed recipes at their real input sizes (U-Net crops of 1344x1248, EfficientNet-B3 at 300x240, ...):
+# one CPU batch takes tens of seconds. `make test` builds them and runs their quick variants, which
+# inherit everything but the sizes; `make test-full` (pytest -m slow) also trains them on a tiny batch.
+FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_pretrained.json",
+             "mask_multihead_effnet.json", "mask_multihead_pretrained.json", "mask_age.json", "mask_single18.json",
+             "image_multihead.json", "action_resnext3d.json", "action_r3d18.json", "action_r2plus1d.json",
+             # the public datasets' recipes: their own tests train them on the miniatures at tiny sizes
+             "wrinkle_ffhq_pretrain.json", "wrinkle_ffhq_finetune.json", "wrinkle_ffhq_crops.json",
+             "action_ucf101_r2plus1d.json", "action_hmdb51_r2plus1d.json", "action_kinetics_r2plus1d.json"}
 
 # The sample data each dataset type runs on: a session fixture of conftest.py.
 # A public dataset's recipe runs on a miniature of its published layout (tests/public_layouts.py).

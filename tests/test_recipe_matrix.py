@@ -3,9 +3,12 @@ process; torchrun with 2 gloo processes; the memory options stacked as the READM
 autocast, channels_last, activation checkpointing, micro-batches) with gradient accumulation; EMA and
 SWA; --resume after the process died; test.py and the ONNX export of the result. Each cell takes two
 to four steps; a mode that cannot run here is refused before training with the key named.
+`make test-full` (pytest -m slow) runs every full-size recipe through the same cells, on one tiny batch
+an epoch at its configured input size.
 
 Each recipe keeps its model, loss, metrics, sampler and transforms; only the data root and the size
-of the run are overridden (batch 4, two batches an epoch, CPU, no workers)."""
+of the run are overridden (batch 4 and two batches an epoch for a quick recipe, batch 2 and one batch
+for a full-size one; CPU, no workers)."""
 import csv
 import json
 import math
@@ -16,7 +19,7 @@ import torch
 import train
 from commands import test_cli
 from conftest import die_at_epoch, torchrun
-from recipes import QUICK, on_sample_data
+from recipes import CONFIGS, QUICK, on_sample_data
 from tools import export
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
@@ -24,6 +27,10 @@ from utils.checkpoint import load_checkpoint
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN = ["trainer.epochs=2", "trainer.limit_train_batches=2", "trainer.limit_val_batches=null"]
 BATCH = 4  # the global batch: 2 per process under torchrun
+# Full-size recipes (make test-full): one tiny batch an epoch, 1 image per process under torchrun; an
+# image table's classifier keeps 2 (its BatchNorm after pooling needs more than one value per channel).
+FULL = [n for n in CONFIGS if n not in QUICK]
+RECIPES = QUICK + [pytest.param(n, marks=pytest.mark.slow) for n in FULL]
 
 
 def _rows(log_dir):
@@ -50,8 +57,14 @@ def _same_scores(scores, row):
         assert scores["f1"] == pytest.approx(float(row["val/f1_best"]), rel=1e-5, abs=1e-6)
 
 
-def _config(name, request, tmp, *overrides, batch=BATCH):
-    return on_sample_data(name, request, tmp / "saved", *RUN, *overrides, batch_size=batch)
+def _batch(name):
+    return BATCH if name in QUICK or "image_" in name else 2
+
+
+def _config(name, request, tmp, *overrides, processes=1):
+    tiny = [] if name in QUICK else ["trainer.limit_train_batches=1"]
+    return on_sample_data(name, request, tmp / "saved", *RUN, *tiny, *overrides,
+                          batch_size=_batch(name) // processes)
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +80,18 @@ def reference(request, tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", RECIPES)
 def test_one_process(name, reference):
     trainer = reference(name)
     rows = _rows(trainer.paths.log)
-    steps = min(2, len(trainer.train_loader))  # the action sample has 6 training clips: one batch of 4
+    # the action sample has 6 training clips: one batch of 4
+    steps = min(trainer.options.limit_train_batches, len(trainer.train_loader))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and [int(r["step"]) for r in rows] == [steps, 2 * steps]
     assert _finite(rows)
     assert {"model_last.pth", "model_best.pth", "config.json"} <= {p.name for p in trainer.paths.models.iterdir()}
 
 
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", RECIPES)
 def test_test_py_scores_what_validation_logged_and_the_export_runs(name, reference, tmp_path):
     trainer = reference(name)
     best = trainer.paths.models / "model_best.pth"
@@ -88,7 +102,7 @@ def test_test_py_scores_what_validation_logged_and_the_export_runs(name, referen
     assert export.main(["--checkpoint", str(best), "--format", "onnx", "--out", str(tmp_path / "model.onnx")]) == 0
 
 
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", RECIPES)
 def test_resume_after_the_process_died(name, request, reference, tmp_path, monkeypatch):
     cfg = _config(name, request, tmp_path, "deterministic=true")
     with monkeypatch.context() as m:
@@ -109,9 +123,9 @@ def test_resume_after_the_process_died(name, request, reference, tmp_path, monke
 # ---------------------------------------------------------------------------- modes of one process
 MODES = {
     # The README's Memory stack, which users combine: AMP, channels-last, recomputed blocks, micro-batches
-    # (here of 2 of the batch's 4), plus accumulation over 2 batches.
+    # (of half the batch), plus accumulation over 2 batches.
     "memory": ["trainer.amp=bf16", "trainer.channels_last=true", "trainer.activation_checkpointing=true",
-               "trainer.micro_batch_size=2", "trainer.grad_accum_steps=2"],
+               "trainer.grad_accum_steps=2"],
     "ema_and_swa": ["trainer.ema={decay: 0.9}", "trainer.swa={start_epoch: 1}"],
     "sync_batchnorm": ["trainer.sync_batchnorm=true"],
 }
@@ -120,10 +134,12 @@ REFUSED = {"sync_batchnorm": "trainer.sync_batchnorm: SyncBatchNorm runs on CUDA
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", RECIPES)
 def test_mode(name, mode, request, tmp_path, capsys):
-    # One epoch of two batches and one validation batch: what differs between modes is the training step.
-    cfg = _config(name, request, tmp_path, *MODES[mode], "trainer.epochs=1", "trainer.limit_val_batches=1")
+    # One epoch (of two batches, one for a full-size recipe) and one validation batch: what differs between
+    # modes is the training step.
+    micro = [f"trainer.micro_batch_size={_batch(name) // 2}"] if mode == "memory" else []
+    cfg = _config(name, request, tmp_path, *MODES[mode], *micro, "trainer.epochs=1", "trainer.limit_val_batches=1")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     code = train.main(["--config", str(path)])
@@ -138,7 +154,7 @@ def test_mode(name, mode, request, tmp_path, capsys):
     models = log_dir.parents[2] / "models" / cfg["name"] / log_dir.name
     ckpt = load_checkpoint(models / "model_last.pth")
     if mode == "memory":
-        assert ckpt["global_step"] == 1  # 2 batches, one update
+        assert ckpt["global_step"] == 1  # one update: accumulated over the epoch's batches
     if mode == "ema_and_swa":
         assert ckpt["ema"] and any(k.startswith("val_ema/") for k in rows[0])
         assert any(r.get("val_swa/loss") for r in rows)
@@ -149,20 +165,25 @@ def test_mode(name, mode, request, tmp_path, capsys):
 # ---------------------------------------------------------------------------- torchrun
 @pytest.fixture(scope="module")
 def torchrun_recipes(request, tmp_path_factory):
-    """All recipes in one torchrun launch of 2 CPU processes (gloo), each through train.py's main,
-    at the same global batch as the one-process runs."""
-    tmp = tmp_path_factory.mktemp("torchrun")
-    runs = []
-    for name in QUICK:
-        cfg = _config(name, request, tmp, "deterministic=true", batch=BATCH // 2)
-        (tmp / name).write_text(json.dumps(cfg))
-        runs.append({"name": name, "argv": ["--config", str(tmp / name)]})
-    return tmp, *torchrun(runs, tmp)
+    """Recipes in torchrun launches of 2 CPU processes (gloo), each through train.py's main, at the same
+    global batch as the one-process runs: all quick recipes in one launch, a full-size one alone."""
+    launches = {}
+
+    def get(name):
+        group = QUICK if name in QUICK else [name]
+        if group[0] not in launches:
+            tmp = tmp_path_factory.mktemp("torchrun")
+            for n in group:
+                (tmp / n).write_text(json.dumps(_config(n, request, tmp, "deterministic=true", processes=2)))
+            launches[group[0]] = (tmp, *torchrun([{"name": n, "argv": ["--config", str(tmp / n)]} for n in group],
+                                                 tmp))
+        return launches[group[0]]
+    return get
 
 
-@pytest.mark.parametrize("name", QUICK)
+@pytest.mark.parametrize("name", RECIPES)
 def test_torchrun_two_processes(name, torchrun_recipes, reference, tmp_path):
-    tmp, codes, output = torchrun_recipes
+    tmp, codes, output = torchrun_recipes(name)
     assert codes.get(name) == 0, output
     cfg = json.loads((tmp / name).read_text())
     (model_dir,) = (tmp / "saved/models" / cfg["name"]).iterdir()  # one run directory for both processes

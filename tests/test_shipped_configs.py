@@ -6,24 +6,13 @@ import pytest
 import torch
 
 from conftest import OTHER_ACTIONS
-from recipes import CONFIGS, QUICK, on_sample_data
+from recipes import CONFIGS, FULL_SIZE, QUICK, on_sample_data
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
 
 
 def test_the_recipes_are_shipped():
     assert {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_quick.json"} <= set(CONFIGS)
-
-
-# Seed recipes at their real input sizes (U-Net crops of 1344x1248, EfficientNet-B3 at 300x240, ...):
-# one CPU batch takes tens of seconds. The suite builds them (below) and runs their quick variants,
-# which inherit everything but the sizes; `make test-full` (pytest -m slow) also runs one batch of each.
-FULL_SIZE = {"wrinkle_wbce.json", "wrinkle_wbce_pure.json", "wrinkle_f1.json", "wrinkle_pretrained.json",
-             "mask_multihead_effnet.json", "mask_multihead_pretrained.json", "mask_age.json", "mask_single18.json",
-             "image_multihead.json", "action_resnext3d.json", "action_r3d18.json", "action_r2plus1d.json",
-             # the public datasets' recipes: their own tests train them on the miniatures at tiny sizes
-             "wrinkle_ffhq_pretrain.json", "wrinkle_ffhq_finetune.json", "wrinkle_ffhq_crops.json",
-             "action_ucf101_r2plus1d.json", "action_hmdb51_r2plus1d.json", "action_kinetics_r2plus1d.json"}
 
 
 def _on_sample_data(name, request, tmp_path):
