@@ -142,8 +142,9 @@ def child(args):
 
 
 def measure(args, name, loop):
+    steps = args.steps or (10 if name.endswith("_quick.json") else 2)
     cmd = [sys.executable, __file__, "--recipe", name, "--loop", loop, "--device", args.device,
-           "--steps", str(args.steps), "--epochs", str(args.epochs), *(["--amp", args.amp] if args.amp else []),
+           "--steps", str(steps), "--epochs", str(args.epochs), *(["--amp", args.amp] if args.amp else []),
            *(["--channels-last"] if args.channels_last else [])]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -157,7 +158,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", nargs="+", help="recipe files (default: every configs/*.json)")
-    p.add_argument("--steps", type=int, default=2, help="training batches per epoch")
+    p.add_argument("--steps", type=int, help="training batches per epoch (default: 10 for a *_quick recipe, "
+                   "whose steps take milliseconds, so that the once-an-epoch work weighs as in a real epoch; else 2)")
     p.add_argument("--epochs", type=int, default=3, help="per measurement; the first is warm-up")
     p.add_argument("--repeats", type=int, default=1, help="alternating Trainer / plain measurements")
     p.add_argument("--amp", choices=["bf16", "fp16"])
