@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from commands import test_cli
 from conftest import tiny_config, torchrun
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
@@ -32,21 +33,36 @@ def _rows(log_dir):
         return list(csv.DictReader(f))
 
 
+def _one_val_image(root, tmp):
+    """The sample's training split and one validation image: a split smaller than the processes."""
+    one = tmp / "one_val"
+    (one / "val/images").mkdir(parents=True)
+    (one / "val/masks").mkdir()
+    (one / "train").symlink_to(root / "train")
+    image = sorted((root / "val/images").iterdir())[0]
+    (one / "val/images" / image.name).symlink_to(image)
+    (mask,) = (root / "val/masks").glob(image.stem + ".*")
+    (one / "val/masks" / mask.name).symlink_to(mask)
+    return one
+
+
 @pytest.fixture(scope="module")
 def runs(wrinkle_root, tmp_path_factory):
-    """One torchrun launch: a 2-epoch run, and a 1-epoch run resumed to 2 epochs."""
+    """One torchrun launch: a 2-epoch run, a 1-epoch run resumed to 2 epochs, and a run whose one
+    validation image leaves the second process's shard empty."""
     tmp = tmp_path_factory.mktemp("ddp")
     single, _ = run_training(_config(wrinkle_root, tmp / "saved", "name=single", "data.loader.batch_size=4"))
-    for name, epochs in (("ddp", 2), ("ddp_resumed", 1)):
-        cfg = _config(wrinkle_root, tmp / "saved", f"name={name}", "data.loader.batch_size=2",
-                      f"trainer.epochs={epochs}")
+    one_val = _one_val_image(wrinkle_root, tmp)
+    for name, root, epochs in (("ddp", wrinkle_root, 2), ("ddp_resumed", wrinkle_root, 1), ("one_val", one_val, 1)):
+        cfg = _config(root, tmp / "saved", f"name={name}", "data.loader.batch_size=2", f"trainer.epochs={epochs}")
         (tmp / f"{name}.json").write_text(json.dumps(cfg))
     codes, output = torchrun([
         {"name": "ddp", "argv": ["--config", str(tmp / "ddp.json")]},
         {"name": "ddp_resumed", "argv": ["--config", str(tmp / "ddp_resumed.json")]},
         {"name": "resume", "argv": ["--config", str(tmp / "ddp_resumed.json"), "--resume",
-                                    f"@last:{tmp / 'saved/models/ddp_resumed'}", "-o", "trainer.epochs=2"]}], tmp)
-    assert codes == {"ddp": 0, "ddp_resumed": 0, "resume": 0}, output
+                                    f"@last:{tmp / 'saved/models/ddp_resumed'}", "-o", "trainer.epochs=2"]},
+        {"name": "one_val", "argv": ["--config", str(tmp / "one_val.json")]}], tmp)
+    assert codes == {"ddp": 0, "ddp_resumed": 0, "resume": 0, "one_val": 0}, output
     return tmp, single
 
 
@@ -74,3 +90,16 @@ def test_ddp_resume_continues_the_run(runs):
     assert resumed["epoch"] == 2
     for k, v in single.model.state_dict().items():  # 1 epoch + resume = 2 epochs in one go
         assert torch.allclose(resumed["model"][k], v, atol=TOLERANCE), k
+
+
+def test_a_validation_split_smaller_than_the_processes_is_scored_whole(runs):
+    """The process with no validation image joins the sums (it used to wait forever for the other)."""
+    tmp, _ = runs
+    (model_dir,) = (tmp / "saved/models/one_val").iterdir()
+    (log_dir,) = (tmp / "saved/log/one_val").iterdir()
+    (row,) = _rows(log_dir)
+    assert test_cli.main(["--checkpoint", str(model_dir / "model_last.pth"), "--split", "val",
+                          "--out", str(tmp / "one_val_scores")]) == 0
+    scores = json.loads((tmp / "one_val_scores/metrics.json").read_text())["metrics"]
+    for key in ("val/loss", "val/f1", "val/iou"):
+        assert float(row[key]) == pytest.approx(scores[key[4:]], rel=1e-5, abs=1e-6), key

@@ -54,10 +54,16 @@ class Mean:
         self.count += n
 
     def compute(self, prefix):
+        """The means, {} when nothing was counted. Under DDP every process calls it, also one whose shard was
+        empty (a validation split smaller than the number of processes): it takes part with zeros."""
         from utils import dist
 
         keys = sorted(self.sums)
-        t = torch.tensor([self.sums[k] for k in keys] + [self.count], dtype=torch.float64)
+        if dist.is_dist():
+            keys = sorted(set().union(*dist.all_gather_object(keys)))
+        if not keys:
+            return {}
+        t = torch.tensor([self.sums.get(k, 0.0) for k in keys] + [self.count], dtype=torch.float64)
         if dist.is_dist():
             t = dist.all_reduce_sum(t.to(_comm_device())).cpu()
         n = max(t[-1].item(), 1)

@@ -11,6 +11,7 @@ import torch
 
 from logger.progress import Progress
 from model.inference import infer_batch
+from utils import dist
 
 from .batch import Mean, batch_size, to_device, total_loss
 
@@ -52,7 +53,9 @@ def evaluate(model, loader, device, *, inferer, criterion=None, metrics=None, wr
         for writer in writers:
             writer.write(batch, outputs)
     bar.close()
-    result = mean.compute(prefix) if mean.count else {}
+    result = mean.compute(prefix)
+    if dist.is_dist():  # a process with an empty shard still joins the metrics' sums
+        labelled = any(dist.all_gather_object(labelled))
     if metrics is not None and labelled:
         result.update({f"{prefix}/{k}": v for k, v in metrics.compute().items()})
     return result
