@@ -23,11 +23,11 @@ lint:
 	$(PY) -m ruff check .
 
 test: install browser lint
-	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Also the one-batch runs of the full-size seed recipes (pyproject.toml leaves them out of `make test`).
 test-full: install browser
-	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile -m ""
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m ""
 
 demo:
 	$(PY) -m pip install -r requirements.txt

@@ -13,6 +13,7 @@ from deploy.preprocessing import apply
 from logger.predictions import overlay
 from model.inference import PAD_RULE
 from model.metrics.segmentation import BinarySegMetrics
+from utils.errors import ConfigError
 from utils.registry import FAMILIES
 
 from .base import Family
@@ -38,6 +39,13 @@ class WrinkleFamily(Family):
     def outputs(self, predictor, class_names=None):
         return ["logits"], {"logits": ["wrinkle"]}
 
+    def color(self, predictor):
+        """The input's channels: RGB, and the texture map of FFHQ-Wrinkle's fine-tuning stage (texture_channel)."""
+        return "RGB + texture map" if predictor.dataset_args.get("texture_channel") else "RGB"
+
+    def input_shape(self, predictor, height, width):
+        return (3 if self.color(predictor) == "RGB" else 4, height, width)
+
     def threshold(self, predictor, threshold):
         if threshold is not None:
             return threshold
@@ -47,6 +55,10 @@ class WrinkleFamily(Family):
     @torch.no_grad()
     def predict(self, predictor, image):
         """A WrinklePrediction of one RGB uint8 photo, at the photo's size."""
+        if self.color(predictor) != "RGB":
+            raise ConfigError(f"{predictor.name} takes {self.color(predictor)} "
+                              "(data.dataset.args.texture_channel), which a photo alone does not give; evaluate it "
+                              "with test.py on its dataset, or export it (the file takes all the channels)")
         x = apply(predictor.transform, image)[None].to(predictor.device)
         prob = torch.sigmoid(predictor.inferer(predictor.model, x).float())[0, 0].cpu().numpy()
         if prob.shape != image.shape[:2]:  # the transform resized: back to the photo's pixels
@@ -58,7 +70,7 @@ class WrinkleFamily(Family):
 
     def metadata(self, predictor):
         return {"threshold": predictor.threshold, "pad_to_multiple": predictor.pad_divisor,
-                "pad": self.pad_rule(predictor)}
+                "pad": self.pad_rule(predictor), "color": self.color(predictor)}
 
     def pad_rule(self, predictor):
         """How an input of free size is padded before the model and its output cropped back (PAD_RULE)."""

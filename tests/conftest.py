@@ -26,6 +26,20 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # pytest -n N (make test): the 
     # so their floats sum in the same order (tests compare them exactly).
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
+# The files that take a minute or more on 2 cores, longest first. `make test` hands files to its workers
+# in collection order (pytest-xdist --dist loadfile --no-loadscope-reorder), so these start first and
+# the workers finish together instead of one running a long file alone at the end.
+LONG_FILES = ["test_recipe_matrix.py", "test_action_learnability.py", "test_learnability.py",
+              "test_pretrained_transfer.py", "test_shipped_configs.py", "test_consistency.py",
+              "test_distributed.py", "test_label_errors.py", "test_faults.py", "test_checkpoint.py",
+              "test_tune.py", "test_train_parts.py", "test_export.py", "test_mask_learnability.py"]
+
+
+def pytest_collection_modifyitems(items):
+    first = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the rest keep their order
+
+
 TINY_MODEL = {"type": "SegmentationModel",
               "args": {"arch": "Unet", "encoder_name": "resnet18", "encoder_weights": None, "classes": 1,
                        "encoder_depth": 3, "decoder_channels": [16, 8, 4]}}

@@ -13,12 +13,14 @@ from commands import test_cli
 from conftest import REPO
 from data_loader.ffhq_crop_wrinkles import FFHQCropWrinkleDataset
 from data_loader.ffhq_wrinkle import FFHQWrinkleDataset
+from deploy.predictor import Predictor
 from public_layouts import CROP_IDS, MANUAL_IDS, TEST_IDS, WEAK_ONLY_IDS, bucket
+from tools import export
 from trainer import build as B
 from trainer import run_training
 from utils.checkpoint import load_checkpoint
 from utils.config import apply_overrides, load_config
-from utils.errors import DataError
+from utils.errors import ConfigError, DataError
 
 # Sizes only: a 3-stage ResNet-18 U-Net instead of the ResNet-34 at 1024x1024 (both stages alike, so the weights fit).
 TINY_UNET = ["model.args.encoder_name=resnet18", "model.args.encoder_depth=3", "model.args.decoder_channels=[16,8,4]"]
@@ -104,6 +106,17 @@ def test_the_two_stage_recipe_runs_end_to_end(ffhq_wrinkle_root, tmp_path, one_t
     report = json.loads((out / "metrics.json").read_text())
     assert report["split"] == "test" and report["samples"] == len(TEST_IDS)
     assert sorted(p.stem for p in (out / "png").iterdir()) == sorted(TEST_IDS)
+    # The export takes the four channels (checked against PyTorch by the command) and says so; a photo
+    # alone cannot be predicted, and the predictor says why instead of failing in the first convolution.
+    best = finetune.paths.models / "model_best.pth"
+    assert export.main(["--checkpoint", str(best), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    import onnx
+
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert model.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 4
+    assert {p.key: p.value for p in model.metadata_props}["color"] == "RGB + texture map"
+    with pytest.raises(ConfigError, match="RGB \\+ texture map .*texture_channel"):
+        Predictor.from_checkpoint(best).predict(np.zeros((64, 64, 3), np.uint8))
 
 
 def test_the_crop_set_reads_each_mask_over_its_crop_of_the_ffhq_image(ffhq_crops_root):
