@@ -16,6 +16,7 @@ class Family:
     activation = "softmax"  # turns an exported file's outputs into probabilities
     writer = {"type": "ClassPredictionWriter"}  # what tools/kfold.py adds to collect a fold's predictions
     predictions = "predictions.csv"  # ... which it writes to this name in the fold's output folder
+    oof_file = "oof_predictions.csv"  # where `collect` gathers the folds' out-of-fold predictions
 
     def __str__(self):
         return self.name
@@ -61,6 +62,16 @@ class Family:
         """Rank the labels of `oof` (a k-fold output's OOF file) and write the review files into `out`;
         returns {what: path} of the files written."""
         raise ConfigError(f"the {self.name} family has no label-error analysis")
+
+
+def oof_families():
+    """{k-fold output file name: the Family that analyses it} of the registered families that find label
+    errors; of those sharing a name, the most general (image, not the face and action families built on it)."""
+    from utils.registry import FAMILIES
+
+    analysers = {c for c in map(FAMILIES.get, FAMILIES.names()) if c.find_label_errors is not Family.find_label_errors}
+    ordered = sorted(analysers, key=lambda c: (-len(c.__mro__), c.name))  # the most general last: the one kept
+    return {c.oof_file: c() for c in ordered}
 
 
 def concat_folds(files, what):

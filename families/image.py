@@ -56,8 +56,8 @@ class ImageFamily(Family):
         oof = concat_folds({k: Path(d) / self.predictions for k, (_, d) in folds.items()}, "sample")
         if "file" not in oof.columns:  # the picture find_label_errors draws
             oof.insert(1 + ("group" in oof.columns) + ("clip" in oof.columns), "file", self.files(cfg, oof["path"]))
-        oof.to_csv(out_dir / "oof_predictions.csv", index=False)
-        return {"oof_predictions": str(out_dir / "oof_predictions.csv"), "oof": scores(oof)}
+        oof.to_csv(out_dir / self.oof_file, index=False)
+        return {"oof_predictions": str(out_dir / self.oof_file), "oof": scores(oof)}
 
     def ensemble(self, files, out_dir):
         return ensemble_files(files, out_dir)

@@ -35,6 +35,7 @@ class WrinkleFamily(Family):
     writer = {"type": "SegmentationWriter", "args": {"npy": True, "png": False, "overlay": False,
                                                      "npy_dtype": "float16"}}
     predictions = "npy"
+    oof_file = "oof_segmentation.csv"
 
     def outputs(self, predictor, class_names=None):
         return ["logits"], {"logits": ["wrinkle"]}
@@ -93,8 +94,8 @@ class WrinkleFamily(Family):
                 name = held.name_of(i)
                 rows.append({"name": name, "image": str(image), "mask": str(mask),
                              "probability": str(Path(oof_dir) / self.predictions / f"{name}.npy"), "fold": k})
-        pd.DataFrame(rows).to_csv(out_dir / "oof_segmentation.csv", index=False)
-        return {"oof_segmentation": str(out_dir / "oof_segmentation.csv")}
+        pd.DataFrame(rows).to_csv(out_dir / self.oof_file, index=False)
+        return {"oof_segmentation": str(out_dir / self.oof_file)}
 
     # --- label errors ----------------------------------------------------------------------
     def find_label_errors(self, oof, cfg, out, review, method="issues"):

@@ -153,6 +153,10 @@ def test_missing_or_unusable_predictions_are_named(tmp_path, capsys):
     pd.DataFrame({"path": ["a.jpg"], "ans": [3]}).to_csv(tmp_path / "oof_predictions.csv", index=False)
     assert find_label_errors.main([str(tmp_path)]) == 2
     assert "no head with both probabilities and given labels" in capsys.readouterr().err
+    (tmp_path / "my_predictions.csv").write_text("path,label\na.jpg,0\n")  # no config.json to tell its family
+    assert find_label_errors.main([str(tmp_path / "my_predictions.csv")]) == 2
+    assert "no task family writes a k-fold file of that name (oof_predictions.csv, oof_segmentation.csv)" in \
+        capsys.readouterr().err
 
 
 FOLDED = {"clips": ("action_quick", "action_root", "frames"), "segmentation": ("wrinkle_quick", "wrinkle_root", ""),

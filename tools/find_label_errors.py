@@ -32,16 +32,17 @@ from utils.cli import int_in
 from utils.errors import USER_ERRORS, DataError
 
 log = logging.getLogger("facetrain")
-OOF_FILES = ("oof_predictions.csv", "oof_segmentation.csv")
 
 
 def locate(path):
     """(OOF file, the k-fold config or {}) from a k-fold folder or an OOF file."""
-    path = Path(path)
+    from families.base import oof_families
+
+    path, names = Path(path), list(oof_families())
     if path.is_dir():
-        found = [path / f for f in OOF_FILES if (path / f).is_file()]
+        found = [path / f for f in names if (path / f).is_file()]
         if not found:
-            raise DataError(f"{path} holds no out-of-fold predictions ({', '.join(OOF_FILES)}); run tools/kfold.py "
+            raise DataError(f"{path} holds no out-of-fold predictions ({', '.join(names)}); run tools/kfold.py "
                             "--config <config> first and give its output folder")
         path = found[0]
     elif not path.is_file():
@@ -54,15 +55,20 @@ def locate(path):
 def family_for(oof, cfg):
     """The family of the k-fold run's data (its config), else the one an OOF file alone tells."""
     from families import family_of
+    from families.base import oof_families
     from trainer.build import import_modules
-    from utils.registry import FAMILIES, import_builtins
+    from utils.registry import import_builtins
 
     import_builtins()
     if cfg.get("data"):
         import_modules(cfg)  # a config's own components (and families) register themselves
         labels = oof.parent / "labels.json"
         return family_of(cfg, json.loads(labels.read_text()) if labels.is_file() else None)
-    return FAMILIES.get("wrinkle" if oof.name == "oof_segmentation.csv" else "image")()
+    families = oof_families()
+    if oof.name not in families:
+        raise DataError(f"{oof}: no config.json beside it, and no task family writes a k-fold file of that name "
+                        f"({', '.join(families)}); give a tools/kfold.py output folder")
+    return families[oof.name]
 
 
 def main(argv=None):
