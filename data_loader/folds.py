@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from utils.errors import DataError
+from utils.paths import atomic_path
 
 from .tables import read_csv
 
@@ -68,9 +69,8 @@ def saved_folds(path, keys, n_folds, make, what, units, key="path"):
         folds = pd.DataFrame({key: keys, "fold": np.asarray(make())})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            folds.to_csv(tmp, index=False)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                folds.to_csv(tmp, index=False)
         except OSError as e:
             raise DataError(f"cannot write the folds file {path} ({e}); set folds_file to a writable path") from e
         log.info(f"saved {what} to {path}")

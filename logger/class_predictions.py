@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from utils.errors import DataError
+from utils.paths import atomic_path
 from utils.registry import WRITERS, takes_classes
 
 
@@ -176,9 +177,8 @@ def write_table(table, path):
     """`table` as a CSV at `path`, written whole (a temporary file renamed); returns the path as text."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     return str(path)
 
 

@@ -18,7 +18,6 @@ crop centre, side, angle), so predictions can be mapped back. Re-running skips f
 import argparse
 import csv
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from data_loader.face_detection import build_detector
 from data_loader.wrinkle import IMAGE_EXTS
 from utils.config import parse_value
 from utils.errors import USER_ERRORS, ConfigError, DataError
+from utils.paths import atomic_path
 
 log = logging.getLogger("facetrain")
 FIELDS = ["file", "status", "faces", "face_x0", "face_y0", "face_x1", "face_y1", "crop_cx", "crop_cy", "crop_side",
@@ -79,11 +79,10 @@ def read_index(path):
 
 def _write_atomic(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(tmp), array, params):
-        raise DataError(f"could not write {tmp}")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), array, params):
+            raise DataError(f"could not write {path}")
 
 
 def crop_one(src_root, out_root, rel, mask_rel, detector, args):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from utils.errors import USER_ERRORS, ConfigError
+from utils.paths import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TORCHSCRIPT_METADATA = "metadata.json"
@@ -49,9 +50,8 @@ def export_onnx(predictor, out, opset=None):
     if opset is not None and written != opset:
         raise ConfigError(f"--opset {opset}: the exporter produced opset {written} instead; nothing was written. "
                           f"Use an opset from {MIN_OPSET} to {_max_opset()}, or leave --opset out")
-    tmp = out.with_name(f".{out.name}.tmp")
-    program.save(str(tmp))
-    tmp.replace(out)  # a failed export never leaves a half-written or mislabelled file behind
+    with atomic_path(out) as tmp:  # a failed export never leaves a half-written or mislabelled file behind
+        program.save(str(tmp))
     return out
 
 

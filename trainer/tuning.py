@@ -19,7 +19,6 @@ import copy
 import difflib
 import logging
 import math
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -328,6 +327,7 @@ def _plots(study, out_dir, n_complete):
 
 
 def _atomic(path, data):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # processes sharing a study write in turn
-    tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data)
-    tmp.replace(path)
+    from utils.paths import atomic_path
+
+    with atomic_path(path) as tmp:  # processes sharing a study write in turn
+        tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data)

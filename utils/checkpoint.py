@@ -8,28 +8,21 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
+from .paths import atomic_path
 
 
 def save_checkpoint(state, path):
     """Write `state` to `path` atomically: a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def copy_checkpoint(src, dst):
     """Atomic copy (cheaper than serialising the same state again)."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 # torch.save's legacy (pre-1.6) format is a pickle stream that opens with this magic number (a LONG1 opcode);

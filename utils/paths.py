@@ -1,6 +1,21 @@
-"""Run directories: saved/models/<name>/<run_id>/ and saved/log/<name>/<run_id>/."""
+"""Run directories: saved/models/<name>/<run_id>/ and saved/log/<name>/<run_id>/, and writing a file whole."""
+import contextlib
 import datetime
+import os
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path beside `path` (same suffix, for writers that read it) to write to; renamed onto `path`
+    when the block ends, removed when it fails: a crash or an error never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # processes writing in turn
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class RunPaths:
